@@ -1,0 +1,48 @@
+"""Alembic environment: async engine on DATABASE_URL (or the URL a caller put in the config)."""
+
+import asyncio
+from logging.config import fileConfig
+
+from sqlalchemy.engine import Connection
+
+from alembic import context
+from app.core.database import Base, create_engine
+from app.core.settings import load_settings
+from app.models import load_all_models
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+load_all_models()
+target_metadata = Base.metadata
+
+
+def _database_url() -> str:
+    return config.attributes.get("database_url") or load_settings().database_url
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    engine = create_engine(load_settings(database_url=_database_url()))
+    async with engine.connect() as connection:
+        await connection.run_sync(_run)
+    await engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=_database_url(), target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    asyncio.run(_run_online())

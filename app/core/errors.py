@@ -1,0 +1,96 @@
+"""Domain errors and their HTTP rendering. Bad input is a 4xx with a body saying what is wrong."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
+
+logger = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    status_code = 500
+    title = "error"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+    def body(self) -> dict[str, object]:
+        if self.field is None:
+            return {"detail": self.detail}
+        return {"detail": [{"loc": ["body", self.field], "msg": self.detail, "type": self.title}]}
+
+
+class NotFound(AppError):
+    status_code = 404
+    title = "not_found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    title = "conflict"
+
+
+class PreconditionFailed(AppError):
+    status_code = 412
+    title = "precondition_failed"
+
+
+class Unprocessable(AppError):
+    status_code = 422
+    title = "invalid_reference"
+
+
+class DatabaseUnavailable(AppError):
+    status_code = 503
+    title = "database_unavailable"
+
+
+def _database_error_is_outage(exc: DBAPIError) -> bool:
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_request: Request, _exc: StaleDataError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "the entity was changed concurrently; reload it and retry"},
+            status_code=409,
+        )
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        logger.error(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        return JSONResponse(
+            {"detail": "database unavailable"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
+        if _database_error_is_outage(exc):
+            return await _unavailable(request, exc)
+        logger.error(
+            "database error on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc.orig).__name__,
+        )
+        return JSONResponse({"detail": "the database rejected the request"}, status_code=409)
+
+    for exc_type in (PoolTimeoutError, OSError, TimeoutError, ConnectionError):
+        app.add_exception_handler(exc_type, _unavailable)

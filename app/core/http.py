@@ -1,0 +1,107 @@
+"""HTTP plumbing shared by every router: the unit-of-work dependency, ETags, body limit."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.database import UnitOfWork
+
+
+async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
+    """Commit once when the endpoint returned, roll back when it raised.
+
+    Function scope: the commit and the after-commit cache invalidation finish before the
+    response is sent, and a failed commit becomes the response (409/503), not a lost write.
+    """
+    uow = UnitOfWork(request.app.state.session_factory)
+    try:
+        yield uow
+        await uow.commit()
+    except BaseException:
+        await uow.rollback()
+        raise
+    finally:
+        await uow.close()
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]
+
+
+def _etag_tokens(header: str) -> list[str]:
+    return [token.strip() for token in header.split(",") if token.strip()]
+
+
+def if_none_match_hits(header: str | None, etag: str) -> bool:
+    """Weak comparison, as RFC 9110 prescribes for If-None-Match."""
+    if not header:
+        return False
+    return any(tag in ("*", etag) for tag in (t.removeprefix("W/") for t in _etag_tokens(header)))
+
+
+def expected_version(header: str | None, entity_id: object) -> int | None:
+    """The version an If-Match header requires: None = no precondition, -1 = none can match."""
+    if header is None:
+        return None
+    tokens = _etag_tokens(header)
+    if "*" in tokens:
+        return None
+    prefix = f'"{entity_id}.'
+    for tag in tokens:
+        if tag.startswith(prefix) and tag.endswith('"'):
+            version = tag[len(prefix) : -1]
+            if version.isdigit():
+                return int(version)
+    return -1
+
+
+class BodySizeLimit:
+    """Answer 413 to request bodies over the limit, counting streamed chunks too."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                await _too_large(send, self.max_bytes)
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await _too_large(send, self.max_bytes)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, max_bytes: int) -> None:
+    body = b'{"detail":"request body larger than %d bytes"}' % max_bytes
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

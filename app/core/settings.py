@@ -1,0 +1,92 @@
+"""Service configuration, read from the environment and `.env` (pydantic-settings)."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+
+    # Database
+    database_url: str = "sqlite+aiosqlite:///./tales.db"
+    database_pool_size: int = Field(10, ge=1)
+    database_connect_timeout: float = Field(5.0, gt=0)
+
+    # Redis
+    redis_url: str = "redis://localhost:6379/0"
+    redis_password: SecretStr | None = None
+    redis_db: int | None = Field(None, ge=0)
+    redis_enabled: bool = True
+    redis_max_connections: int = Field(10, ge=1)
+    redis_socket_timeout: float = Field(0.05, gt=0, le=30)
+    redis_connect_timeout: float = Field(0.05, gt=0, le=30)
+    redis_pool_timeout: float = Field(0.2, gt=0, le=30)
+
+    # Cache
+    cache_default_ttl: int = Field(3600, ge=1)
+    cache_hero_ttl: int = Field(3600, ge=1)
+    cache_child_ttl: int = Field(1800, ge=1)
+    cache_story_ttl: int = Field(600, ge=1)
+    cache_key_prefix: str = Field("tales:", min_length=1, max_length=64)
+    cache_key_salt: SecretStr = SecretStr("")
+    cache_lease_ms: int = Field(2000, ge=10)
+    cache_lease_wait_ms: int = Field(300, ge=0)
+    cache_early_refresh_beta: float = Field(1.0, ge=0)
+
+    # Circuit breaker around Redis
+    breaker_failure_threshold: int = Field(5, ge=1)
+    breaker_cooldown_seconds: float = Field(2.0, gt=0)
+
+    # Admin endpoints (unset: disabled)
+    admin_token: SecretStr | None = None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must use sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("cache_key_prefix")
+    @classmethod
+    def _prefix_is_plain(cls, value: str) -> str:
+        if any(ch in value for ch in "*?[]\\ \n\r\t"):
+            raise ValueError("must not contain glob characters or whitespace")
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()
+
+
+class SettingsError(RuntimeError):
+    """Invalid configuration; the message names the offending environment variables."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from None

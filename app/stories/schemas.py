@@ -1,0 +1,94 @@
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from app.core.schemas import (
+    EntityRead,
+    Gender,
+    InputModel,
+    Language,
+    StrList,
+    patch_model,
+)
+
+Title = Annotated[str, Field(min_length=1, max_length=300)]
+Content = Annotated[str, Field(max_length=100_000)]
+Moral = Annotated[str, Field(max_length=5000)]
+ChildName = Annotated[str, Field(min_length=1, max_length=100)]
+AgeCategory = Annotated[str, Field(pattern=r"^[0-9]{1,2}-[0-9]{1,2}$")]
+StoryLength = Annotated[int, Field(ge=1, le=60, description="minutes")]
+Rating = Annotated[int, Field(ge=1, le=10)]
+ModelName = Annotated[str, Field(min_length=1, max_length=100)]
+SNAPSHOT_FIELDS = ("child_name", "age_category", "child_gender", "child_interests")
+
+
+class AudioFile(InputModel):
+    url: Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^https?://\S+$")]
+    provider: Annotated[str, Field(min_length=1, max_length=100)]
+    metadata: dict[str, Any] = {}
+
+
+class StoryCreate(InputModel):
+    title: Title
+    content: Content
+    moral: Moral = ""
+    language: Language
+    child_id: UUID | None = Field(
+        None,
+        description="When given, child_name, age_category, child_gender and "
+        "child_interests are copied from that child and must not be sent.",
+    )
+    hero_id: UUID | None = None
+    child_name: ChildName | None = None
+    age_category: AgeCategory | None = None
+    child_gender: Gender | None = None
+    child_interests: StrList | None = None
+    story_length: StoryLength | None = None
+    rating: Rating | None = None
+    audio_file: AudioFile | None = None
+    model_used: ModelName | None = None
+    full_response: dict[str, Any] | None = None
+    generation_info: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _snapshot_comes_from_child(self) -> "StoryCreate":
+        if self.child_id is not None:
+            sent = [name for name in SNAPSHOT_FIELDS if getattr(self, name) is not None]
+            if sent:
+                raise ValueError(
+                    f"{', '.join(sent)} are copied from the child when child_id is given"
+                )
+        return self
+
+
+StoryPatch = patch_model(StoryCreate, "StoryPatch")
+
+
+class RatingUpdate(InputModel):
+    rating: Rating
+
+
+class AudioFileRead(InputModel):
+    url: str
+    provider: str
+    metadata: dict[str, Any]
+
+
+class StoryRead(EntityRead):
+    title: str
+    content: str
+    moral: str
+    language: Language
+    child_id: UUID | None
+    hero_id: UUID | None
+    child_name: str | None
+    age_category: str | None
+    child_gender: Gender | None
+    child_interests: list[str] | None
+    story_length: int | None
+    rating: int | None
+    audio_file: AudioFileRead | None
+    model_used: str | None
+    full_response: dict[str, Any] | None
+    generation_info: dict[str, Any] | None
