@@ -1,0 +1,94 @@
+# tales-api developer tasks (GNU make >= 4.3).
+#
+#   make install   - create/refresh .venv from uv.lock (dev deps included)
+#   make migrate   - alembic upgrade head
+#   make run       - migrate, then serve on $(HOST):$(PORT)
+#   make test      - start/check PostgreSQL + redis-server, then pytest
+#   make lint      - ruff check + ruff format --check
+#   make format    - ruff format + ruff check --fix
+#   make seed      - migrate, then `python -m app seed` (HEROES=, CHILDREN=, STORIES=)
+#   make bench     - python -m bench
+#   make clean     - remove caches (keeps .venv and the database)
+#
+# uv is installed with pip by `make uv` when it is not available.
+
+SHELL := /bin/sh
+
+PYTHON ?= python3
+
+# Use `uv` when it actually runs (a pyenv shim may exist without a working
+# uv behind it); otherwise fall back to `python3 -m uv`, which works once
+# the `uv` target has pip-installed it.
+ifeq ($(origin UV),undefined)
+UV := $(shell uv --version >/dev/null 2>&1 && echo uv || echo $(PYTHON) -m uv)
+endif
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Optional seed sizes: make seed HEROES=10 CHILDREN=20 STORIES=100
+HEROES ?=
+CHILDREN ?=
+STORIES ?=
+SEED_ARGS ?= $(if $(HEROES),--heroes $(HEROES)) \
+	$(if $(CHILDREN),--children $(CHILDREN)) \
+	$(if $(STORIES),--stories $(STORIES))
+
+# Extra arguments for pytest, e.g. make test PYTEST_ARGS="-k cache -x"
+PYTEST_ARGS ?=
+
+UV_RUN = $(UV) run --frozen
+
+.PHONY: help uv install migrate run test lint format bench seed clean
+
+help:
+	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
+
+uv:
+	@if uv --version >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1; then \
+		:; \
+	else \
+		echo "uv not found: installing it with pip"; \
+		if $(PYTHON) -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then \
+			flags=""; \
+		elif [ "$$(id -u)" = 0 ]; then \
+			flags=""; \
+		else \
+			flags="--user"; \
+		fi; \
+		$(PYTHON) -m pip install --quiet $$flags uv 2>/dev/null \
+			|| $(PYTHON) -m pip install --quiet $$flags --break-system-packages uv \
+			|| { echo "error: could not install uv with $(PYTHON) -m pip" >&2; exit 1; }; \
+	fi
+	@$(UV) --version
+
+install: uv
+	$(UV) sync --frozen
+
+migrate: install
+	$(UV_RUN) alembic upgrade head
+
+run: migrate
+	$(UV_RUN) uvicorn app.main:app --host $(HOST) --port $(PORT)
+
+test: install
+	bash scripts/ensure-test-services.sh
+	$(UV_RUN) pytest $(PYTEST_ARGS)
+
+lint: install
+	$(UV_RUN) ruff check . && $(UV_RUN) ruff format --check .
+
+format: install
+	$(UV_RUN) ruff format . && $(UV_RUN) ruff check --fix .
+
+bench: install
+	$(UV_RUN) python -m bench
+
+seed: migrate
+	$(UV_RUN) python -m app seed $(strip $(SEED_ARGS))
+
+clean:
+	find . \( -path ./.venv -o -path ./.git \) -prune -o -type d \
+		\( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis \
+		.coverage .coverage.* htmlcov build dist
