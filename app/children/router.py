@@ -20,7 +20,7 @@ class ChildListQuery(BaseModel):
 
 router = entity_router(
     EntityRoutes(
-        prefix="/children",
+        prefix="/api/v1/children",
         entity="child",
         tag="children",
         create_schema=ChildCreate,

@@ -37,7 +37,7 @@ class EntityRepository(Protocol):
 
 @dataclass(frozen=True)
 class EntityRoutes:
-    prefix: str  # "/heroes"
+    prefix: str  # "/api/v1/heroes"
     entity: str  # "hero"
     tag: str
     create_schema: type[BaseModel]

@@ -34,11 +34,9 @@ async def readiness(request: Request) -> JSONResponse:
     """200 `ok` or `degraded` (cache down, service still answers); 503 when the database is down."""
     database = await _database_status(request)
     body: dict[str, Any] = {"status": "ok", "database": database}
-    cache = request.app.state.cache
-    if cache is not None:
-        body["cache"] = await cache.health()
-        if body["cache"]["status"] == "down":
-            body["status"] = "degraded"
+    body["cache"] = await request.app.state.cache.health_check()
+    if body["cache"]["status"] == "down":
+        body["status"] = "degraded"
     if database["status"] != "up":
         body["status"] = "unavailable"
         return JSONResponse(body, status_code=503)

@@ -19,7 +19,7 @@ class HeroListQuery(BaseModel):
 
 router = entity_router(
     EntityRoutes(
-        prefix="/heroes",
+        prefix="/api/v1/heroes",
         entity="hero",
         tag="heroes",
         create_schema=HeroCreate,

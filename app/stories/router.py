@@ -31,7 +31,7 @@ story_repository = repository_dependency("story")
 
 router = entity_router(
     EntityRoutes(
-        prefix="/stories",
+        prefix="/api/v1/stories",
         entity="story",
         tag="stories",
         create_schema=StoryCreate,

@@ -1,0 +1,61 @@
+"""Circuit breaker around Redis: after K consecutive failures requests skip Redis; after a
+cool-down one probe decides whether it closes."""
+
+import logging
+import time
+from enum import StrEnum
+
+logger = logging.getLogger(__name__)
+
+
+class BreakerState(StrEnum):
+    closed = "closed"
+    open = "open"
+    half_open = "half_open"
+
+
+class CircuitBreaker:
+    def __init__(self, failure_threshold: int, cooldown_seconds: float) -> None:
+        self.failure_threshold = failure_threshold
+        self.cooldown_seconds = cooldown_seconds
+        self.state = BreakerState.closed
+        self.failures = 0
+        self.opened_total = 0
+        self._opened_at = 0.0
+        self._probing = False
+
+    def allow(self) -> bool:
+        """May this call use Redis? In half-open state exactly one caller probes."""
+        if self.state is BreakerState.closed:
+            return True
+        if self.state is BreakerState.open:
+            if time.monotonic() - self._opened_at < self.cooldown_seconds:
+                return False
+            self._transition(BreakerState.half_open)
+        if self._probing:
+            return False
+        self._probing = True
+        return True
+
+    def record_success(self) -> bool:
+        """Returns True when this success closed the breaker (Redis is back)."""
+        self.failures = 0
+        self._probing = False
+        if self.state is not BreakerState.closed:
+            self._transition(BreakerState.closed)
+            return True
+        return False
+
+    def record_failure(self) -> None:
+        self.failures += 1
+        self._probing = False
+        if self.state is BreakerState.half_open or (
+            self.state is BreakerState.closed and self.failures >= self.failure_threshold
+        ):
+            self._opened_at = time.monotonic()
+            self.opened_total += 1
+            self._transition(BreakerState.open)
+
+    def _transition(self, state: BreakerState) -> None:
+        logger.warning("cache circuit breaker %s -> %s", self.state.value, state.value)
+        self.state = state

@@ -1,0 +1,254 @@
+"""CachedRepository: the SQLAlchemy repository's interface, served cache-aside from Redis.
+
+Reads: hit -> the stored bytes are served as they are; miss -> one load per key in this
+process (single flight) and, across processes, one holder of a short Redis lease while the
+others wait a bounded time for its fill. Hot entries are refreshed early by one caller
+(probabilistic early expiration, XFetch). Writes: delegate (the repository flushes), and
+after the unit of work commits, invalidate by the rules table in `invalidation.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from app.cache.invalidation import plan_invalidation
+from app.cache.metrics import database_load_seconds
+from app.cache.scripts import DELETED_VERSION
+from app.cache.service import CacheService
+from app.cache.singleflight import SingleFlight
+from app.cache.stats import EntityStats
+from app.cache.strategy import EntityKeys, envelope, unwrap
+from app.core.database import UnitOfWork
+from app.core.documents import Doc, Operation
+from app.core.repository import Filters, SQLAlchemyRepository
+
+logger = logging.getLogger(__name__)
+
+LEASE_POLL_SECONDS = 0.01
+
+
+class CacheLayer:
+    """What the cached repositories of one app share: the service, keys, TTLs, flights."""
+
+    def __init__(
+        self, cache: CacheService, keys: Mapping[str, EntityKeys], ttls: Mapping[str, int]
+    ) -> None:
+        self.cache = cache
+        self.keys = keys
+        self.ttls = ttls
+        self.flights: SingleFlight[Any] = SingleFlight()
+        self.beta = cache.settings.cache_early_refresh_beta
+        self.lease_wait = cache.settings.cache_lease_wait_ms / 1000
+        self.debug = logger.isEnabledFor(logging.DEBUG)
+
+    def repository(self, inner: SQLAlchemyRepository[Any, Any]) -> CachedRepository:
+        return CachedRepository(inner, self)
+
+
+class CachedRepository:
+    def __init__(self, inner: SQLAlchemyRepository[Any, Any], layer: CacheLayer) -> None:
+        self.inner = inner
+        self.layer = layer
+        self.entity = inner.entity
+        self.keys = layer.keys[self.entity]
+        self.ttl = layer.ttls[self.entity]
+        self.cache = layer.cache
+        self.stats: EntityStats = layer.cache.stats[self.entity]
+
+    @property
+    def uow(self) -> UnitOfWork:
+        return self.inner.uow
+
+    # -- reads -----------------------------------------------------------------------------
+    async def get(self, entity_id: UUID) -> Doc | None:
+        key = self.keys.entry(entity_id)
+        read = await self.cache.read_entry(self.entity, key, self.keys.lease(key), "")
+        if read is not None and read.value is not None:
+            unwrapped = unwrap(read.value)
+            if unwrapped is not None and not self._refresh_early(unwrapped.load_ms, read.pttl_ms):
+                self.stats.hits += 1
+                if self.layer.debug:
+                    logger.debug("cache hit %s", key)
+                return Doc(entity_id, unwrapped.version, unwrapped.body)
+        if read is not None and read.floor == DELETED_VERSION:
+            self.stats.hits += 1  # a delete marker: known absent
+            return None
+        self.stats.misses += 1
+        flight_key = (key, read.epoch if read else None)
+        doc, shared = await self.layer.flights.run(
+            flight_key, lambda: self._load_entry(entity_id, key)
+        )
+        if shared:
+            self.stats.stampede_waits += 1
+            floor = read.floor if read else 0
+            if doc is not None and doc.version < floor:
+                doc = await self._load_entry(entity_id, key)  # joined a load older than a write
+        return doc
+
+    async def _load_entry(self, entity_id: UUID, key: str) -> Doc | None:
+        lease_key = self.keys.lease(key)
+        token = secrets.token_hex(8)
+        read = await self.cache.read_entry(self.entity, key, lease_key, token)
+        waited = False
+        while (
+            read is not None
+            and read.value is None
+            and not read.lease
+            and read.floor != DELETED_VERSION
+        ):
+            # another process holds the lease: wait a bounded time for its fill
+            if not waited:
+                self.stats.stampede_waits += 1
+                deadline = time.monotonic() + self.layer.lease_wait
+                waited = True
+            if time.monotonic() >= deadline:
+                token = ""
+                break
+            await asyncio.sleep(LEASE_POLL_SECONDS)
+            read = await self.cache.read_entry(self.entity, key, lease_key, token)
+        if read is not None and read.value is not None:
+            unwrapped = unwrap(read.value)
+            if unwrapped is not None:
+                return Doc(entity_id, unwrapped.version, unwrapped.body)
+        if read is not None and read.floor == DELETED_VERSION:
+            return None
+        doc, load_ms = await self._timed(self.inner.get(entity_id))
+        if read is not None and doc is not None and load_ms < self.ttl * 500:
+            payload = envelope(read.epoch, doc.version, self.ttl, load_ms, doc.body)
+            stored = await self.cache.fill_entry(
+                self.entity,
+                key,
+                lease_key,
+                read.epoch,
+                doc.version,
+                payload,
+                self.ttl,
+                token if read.lease else "",
+            )
+            self._filled(key, stored)
+        return doc
+
+    async def list(self, filters: Filters, limit: int, offset: int) -> bytes:
+        query = self.keys.page(filters.given(), limit, offset)
+        scope_key = self.keys.generation(query.scope)
+        lease_key = self.keys.lease(query.base)
+        read = await self.cache.read_page(self.entity, query.base, scope_key, lease_key, "")
+        if read is not None and read.value is not None:
+            unwrapped = unwrap(read.value)
+            if unwrapped is not None and not self._refresh_early(unwrapped.load_ms, read.pttl_ms):
+                self.stats.hits += 1
+                if self.layer.debug:
+                    logger.debug("cache hit %s", read.key.decode())
+                return unwrapped.body
+        self.stats.misses += 1
+        flight_key = read.key if read is not None else (query.base, None)
+
+        async def load() -> bytes:
+            return await self._load_page(filters, limit, offset, query.base, scope_key, lease_key)
+
+        body, shared = await self.layer.flights.run(flight_key, load)
+        if shared:
+            self.stats.stampede_waits += 1
+        return body
+
+    async def _load_page(
+        self, filters: Filters, limit: int, offset: int, base: str, scope_key: str, lease_key: str
+    ) -> bytes:
+        token = secrets.token_hex(8)
+        read = await self.cache.read_page(self.entity, base, scope_key, lease_key, token)
+        deadline = time.monotonic() + self.layer.lease_wait
+        while read is not None and read.value is None and not read.lease:
+            if time.monotonic() >= deadline:
+                token = ""
+                break
+            await asyncio.sleep(LEASE_POLL_SECONDS)
+            read = await self.cache.read_page(self.entity, base, scope_key, lease_key, token)
+        if read is not None and read.value is not None:
+            unwrapped = unwrap(read.value)
+            if unwrapped is not None:
+                return unwrapped.body
+        body, load_ms = await self._timed(self.inner.list(filters, limit, offset))
+        if read is not None and load_ms < self.ttl * 500:
+            payload = envelope(b"0", 0, self.ttl, load_ms, body)
+            stored = await self.cache.fill_page(
+                self.entity, read.key, lease_key, payload, self.ttl, token if read.lease else ""
+            )
+            self._filled(read.key.decode(), stored)
+        return body
+
+    def _refresh_early(self, load_ms: int, pttl_ms: int) -> bool:
+        """XFetch: refresh before expiry with a probability growing as expiry nears."""
+        if not self.layer.beta or not load_ms or pttl_ms < 0:
+            return False
+        return -load_ms * self.layer.beta * math.log(1.0 - random.random()) >= pttl_ms
+
+    async def _timed(self, load: Awaitable[Any]) -> tuple[Any, int]:
+        started = time.perf_counter()
+        result = await load
+        elapsed = time.perf_counter() - started
+        self.stats.database_loads += 1
+        database_load_seconds.labels(self.entity).observe(elapsed)
+        return result, max(1, round(elapsed * 1000))
+
+    def _filled(self, key: str, stored: bool) -> None:
+        if stored:
+            self.stats.sets += 1
+        if self.layer.debug:
+            logger.debug("cache fill %s ttl=%d stored=%s", key, self.ttl, stored)
+
+    # -- writes ----------------------------------------------------------------------------
+    async def _write(self, write: Callable[[], Awaitable[Any]]) -> Any:
+        first = len(self.uow.changes)
+        result = await write()
+        changes = self.uow.changes[first:]
+        if changes:
+            self.uow.after_commit(lambda: self._invalidate(changes))
+        return result
+
+    async def _invalidate(self, changes: list[Any]) -> None:
+        plan = plan_invalidation(changes, self.layer.keys, self.layer.ttls)
+        sent = await self.cache.invalidate(self.entity, plan.markers, plan.counters)
+        count = len(plan.markers) + len(plan.counters)
+        if sent:
+            self.stats.invalidations += count
+        reasons = ", ".join(f"{c.entity} {c.op} {c.id}" for c in changes)
+        logger.info("cache invalidated %d keys after %s (sent=%s)", count, reasons, sent)
+
+    async def add(self, data: BaseModel) -> Doc:
+        return await self._write(lambda: self.inner.add(data))
+
+    async def update(
+        self,
+        entity_id: UUID,
+        changes: dict[str, Any],
+        expected_version: int | None = None,
+        *,
+        op: Operation = "update",
+    ) -> Doc:
+        return await self._write(
+            lambda: self.inner.update(entity_id, changes, expected_version, op=op)
+        )
+
+    async def delete(self, entity_id: UUID, expected_version: int | None = None) -> None:
+        await self._write(lambda: self.inner.delete(entity_id, expected_version))
+
+    # -- management ------------------------------------------------------------------------
+    async def invalidate_cache(self, entity_id: UUID | None = None) -> bool:
+        """Manual invalidation: one entry (its version stays as the floor for fills), or
+        every entry and list of this entity."""
+        if entity_id is not None:
+            return await self.cache.demote(self.entity, [self.keys.entry(entity_id)], self.ttl)
+        return await self.cache.move_epoch([self.entity])
+
+    def get_cache_stats(self) -> dict[str, float]:
+        return self.stats.as_dict()

@@ -1,0 +1,176 @@
+"""The Lua scripts that make cache-aside safe under concurrency.
+
+Every value is a JSON object whose first members are fixed, so that scripts can read them
+without decoding: `{"state":"entry","epoch":E,"version":V,...,"entity":{...}}` for a cached
+entity or page, `{"state":"written","version":V}` after a write, and
+`{"state":"deleted","version":DELETED}` after a delete.
+
+- An entry is served only if it belongs to the entity's current epoch (an epoch moves after
+  an outage in which invalidations may have been lost, and on an admin flush).
+- A fill carries the epoch seen at miss time and the version read from the database; it
+  never replaces a value holding a newer version (entry or post-write marker, any epoch) and
+  never lands in a newer epoch. So a reader that read the old row before a write committed
+  cannot store it after the write's invalidation: the marker's version stops it.
+- List pages live under keys carrying generation counters; a write INCRs the counters of the
+  lists it affects, in O(1) round trips, and a fill made under an old generation lands where
+  nobody reads. Missing counters start at a random value, never at a reused one.
+
+Keys built inside the scripts (list pages) assume a standalone Redis, not Cluster.
+"""
+
+DELETED_VERSION = 2**53 - 1
+
+_CURRENT = """
+local function current(key, fresh, ttl)
+  local value = redis.call('GET', key)
+  if not value then
+    if ttl then
+      redis.call('SET', key, fresh, 'NX', 'EX', ttl)
+    else
+      redis.call('SET', key, fresh, 'NX')
+    end
+    value = redis.call('GET', key)
+  end
+  return value
+end
+local function version_of(value)
+  return tonumber(string.match(value, '"version":(%d+)')) or 0
+end
+"""
+
+# KEYS: epoch, entry, lease   ARGV: fresh epoch, lease token ('' = none), lease ms
+# -> {epoch, entry, pttl} on a hit; {epoch, false, floor version, lease taken} on a miss
+READ_ENTRY = (
+    _CURRENT
+    + """
+local epoch = current(KEYS[1], ARGV[1])
+local value = redis.call('GET', KEYS[2])
+local floor = 0
+if value then
+  local head = '{"state":"entry","epoch":' .. epoch .. ','
+  if string.sub(value, 1, #head) == head then
+    return {epoch, value, redis.call('PTTL', KEYS[2])}
+  end
+  floor = version_of(value)
+end
+local lease = 0
+if ARGV[2] ~= '' and redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then
+  lease = 1
+end
+return {epoch, false, floor, lease}
+"""
+)
+
+# KEYS: epoch, entry, lease   ARGV: epoch at miss, version, payload, ttl s, lease token
+# -> 1 stored, 0 refused
+FILL_ENTRY = (
+    _CURRENT
+    + """
+if ARGV[5] ~= '' and redis.call('GET', KEYS[3]) == ARGV[5] then
+  redis.call('DEL', KEYS[3])
+end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local existing = redis.call('GET', KEYS[2])
+if existing and version_of(existing) > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return 1
+"""
+)
+
+# KEYS: epoch, family generation, scope generation, lease
+# ARGV: fresh value, page key base, lease token ('' = none), lease ms, scope counter ttl s
+# -> {page key, page, pttl} on a hit; {page key, false, 0, lease taken} on a miss
+READ_PAGE = (
+    _CURRENT
+    + """
+local key = ARGV[2] .. ':e' .. current(KEYS[1], ARGV[1]) .. ':g' .. current(KEYS[2], ARGV[1])
+  .. '.' .. current(KEYS[3], ARGV[1], ARGV[5])
+local value = redis.call('GET', key)
+if value then
+  return {key, value, redis.call('PTTL', key)}
+end
+local lease = 0
+if ARGV[3] ~= '' and redis.call('SET', KEYS[4], ARGV[3], 'NX', 'PX', ARGV[4]) then
+  lease = 1
+end
+return {key, false, 0, lease}
+"""
+)
+
+# KEYS: page key, lease   ARGV: payload, ttl s, lease token
+FILL_PAGE = """
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then
+  redis.call('DEL', KEYS[2])
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+# KEYS: marker keys..., entity-wide counters (epochs, families)..., scope counters...
+# ARGV: number of markers, number of entity-wide counters, fresh value, scope counter ttl s,
+#       then per marker: version, marker, ttl s
+# A marker never replaces a value of a newer version; a missing counter starts fresh.
+# Scope counters (one per filter value) expire, entity-wide ones do not; either way a
+# counter that is gone restarts at a fresh random value, never at one already used.
+INVALIDATE = (
+    _CURRENT
+    + """
+local markers = tonumber(ARGV[1])
+local permanent = markers + tonumber(ARGV[2])
+for i = 1, markers do
+  local version = tonumber(ARGV[2 + 3 * i])
+  local existing = redis.call('GET', KEYS[i])
+  if not existing or version_of(existing) < version then
+    redis.call('SET', KEYS[i], ARGV[3 + 3 * i], 'EX', ARGV[4 + 3 * i])
+  end
+end
+for i = markers + 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('INCR', KEYS[i])
+    if i > permanent then
+      redis.call('EXPIRE', KEYS[i], ARGV[4])
+    end
+  elseif i > permanent then
+    redis.call('SET', KEYS[i], ARGV[3], 'EX', ARGV[4])
+  else
+    redis.call('SET', KEYS[i], ARGV[3])
+  end
+end
+return #KEYS
+"""
+)
+
+# KEYS: entry keys   ARGV: ttl s
+# Manual invalidation of single entries: the entry stops being served, its version stays as
+# the floor for fills (a plain DEL would let a slow reader store an older row).
+DEMOTE = (
+    _CURRENT
+    + """
+for i = 1, #KEYS do
+  local existing = redis.call('GET', KEYS[i])
+  if existing then
+    redis.call('SET', KEYS[i], '{"state":"written","version":' .. version_of(existing) .. '}',
+      'EX', ARGV[1])
+  end
+end
+return #KEYS
+"""
+)
+
+# KEYS: keys found by SCAN   -> number deleted. Deletes cached entries and pages, keeps
+# post-write markers (they guard against stale fills) and counters.
+DELETE_ENTRIES = """
+local deleted = 0
+for i = 1, #KEYS do
+  local value = redis.call('GET', KEYS[i])
+  if value and string.sub(value, 1, 17) == '{"state":"entry",' then
+    redis.call('UNLINK', KEYS[i])
+    deleted = deleted + 1
+  end
+end
+return deleted
+"""

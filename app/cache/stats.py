@@ -1,0 +1,74 @@
+"""Cache statistics per entity: one source for `/cache/stats` and the Prometheus metrics."""
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+@dataclass
+class EntityStats:
+    hits: int = 0
+    misses: int = 0
+    sets: int = 0
+    invalidations: int = 0
+    errors: int = 0
+    stampede_waits: int = 0
+    database_loads: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        result: dict[str, float] = dict(asdict(self))
+        lookups = self.hits + self.misses
+        result["hit_rate"] = round(self.hits / lookups, 4) if lookups else 0.0
+        return result
+
+
+COUNTERS = [f.name for f in fields(EntityStats)]
+
+
+class CacheStats:
+    def __init__(self, entities: list[str]) -> None:
+        self.entities = {entity: EntityStats() for entity in entities}
+        self.untagged_errors = 0  # generic operations (admin, health) not tied to an entity
+
+    def __getitem__(self, entity: str) -> EntityStats:
+        return self.entities[entity]
+
+    def snapshot(self) -> dict[str, object]:
+        total = EntityStats(
+            **{name: sum(getattr(s, name) for s in self.entities.values()) for name in COUNTERS}
+        )
+        total.errors += self.untagged_errors
+        return {
+            "entities": {entity: stats.as_dict() for entity, stats in self.entities.items()},
+            "total": total.as_dict(),
+        }
+
+
+class CacheStatsCollector(Collector):
+    """Exposes CacheStats and the breaker state to Prometheus without double bookkeeping."""
+
+    def __init__(self, stats: CacheStats, breaker_state: Callable[[], str]) -> None:
+        self.stats = stats
+        self.breaker_state = breaker_state
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        for name in COUNTERS:
+            family = CounterMetricFamily(
+                f"tales_cache_{name}",
+                f"Cache {name.replace('_', ' ')} per entity",
+                labels=["entity"],
+            )
+            for entity, stats in self.stats.entities.items():
+                family.add_metric([entity], getattr(stats, name))
+            yield family
+        state = GaugeMetricFamily(
+            "tales_cache_breaker_state",
+            "Redis circuit breaker state (1 = current)",
+            labels=["state"],
+        )
+        current = self.breaker_state()
+        for candidate in ("closed", "open", "half_open", "disabled"):
+            state.add_metric([candidate], 1.0 if candidate == current else 0.0)
+        yield state
