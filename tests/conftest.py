@@ -36,7 +36,7 @@ def downgrade(database_url: str, revision: str = "base") -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_database_url() -> Iterator[str]:
+def postgresql_database_url() -> Iterator[str]:
     name = create_database()
     url = postgres_url(name)
     migrate(url)
