@@ -50,14 +50,14 @@ def pause_list(monkeypatch: pytest.MonkeyPatch) -> Pause:
 
 @pytest.fixture
 async def hero_app(cached_app, clean_database) -> AsyncIterator[Any]:
-    async with cached_app() as (app, client):
-        yield app, client
+    async with cached_app() as (_app, client):
+        yield client
 
 
 async def test_reader_paused_before_fill_cannot_store_row_older_than_write(
     hero_app, pause_get: Pause, redis_server
 ) -> None:
-    app, client = hero_app
+    client = hero_app
     pause_get.armed = False
     hero = (await client.post(HEROES, json=HERO)).json()
     url = f"{HEROES}/{hero['id']}"
@@ -86,7 +86,7 @@ async def test_reader_joining_an_older_load_after_a_write_reads_the_new_version(
 ) -> None:
     """A request that starts after the write was acknowledged must not take the result of a
     single-flight load that began before it."""
-    app, client = hero_app
+    client = hero_app
     pause_get.armed = False
     hero = (await client.post(HEROES, json=HERO)).json()
     url = f"{HEROES}/{hero['id']}"
@@ -107,7 +107,7 @@ async def test_reader_joining_an_older_load_after_a_write_reads_the_new_version(
 async def test_list_fill_made_before_a_write_lands_where_nobody_reads(
     hero_app, pause_list: Pause
 ) -> None:
-    app, client = hero_app
+    client = hero_app
     pause_list.armed = True
     reader = asyncio.create_task(client.get(HEROES, params={"language": "en"}))
     await asyncio.wait_for(pause_list.loaded.wait(), 5)  # read the empty list, not stored
@@ -123,7 +123,7 @@ async def test_list_fill_made_before_a_write_lands_where_nobody_reads(
 
 
 async def test_delete_is_not_undone_by_a_paused_reader(hero_app, pause_get: Pause) -> None:
-    app, client = hero_app
+    client = hero_app
     pause_get.armed = False
     hero = (await client.post(HEROES, json=HERO)).json()
     url = f"{HEROES}/{hero['id']}"
