@@ -84,6 +84,8 @@ class CachedRepository:
             self.stats.hits += 1  # a delete marker: known absent
             return None
         self.stats.misses += 1
+        if self.layer.debug:
+            logger.debug("cache miss %s", key)
         flight_key = (key, read.epoch if read else None)
         doc, shared = await self.layer.flights.run(
             flight_key, lambda: self._load_entry(entity_id, key)
@@ -151,6 +153,8 @@ class CachedRepository:
                     logger.debug("cache hit %s", read.key.decode())
                 return unwrapped.body
         self.stats.misses += 1
+        if self.layer.debug:
+            logger.debug("cache miss %s", query.base)
         flight_key = read.key if read is not None else (query.base, None)
 
         async def load() -> bytes:

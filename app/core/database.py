@@ -59,7 +59,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,
         pool_timeout=settings.database_connect_timeout,
-        connect_args={"timeout": settings.database_connect_timeout},
+        connect_args={
+            "timeout": settings.database_connect_timeout,
+            "command_timeout": settings.database_statement_timeout,
+        },
     )
 
 

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./tales.db"
     database_pool_size: int = Field(10, ge=1)
     database_connect_timeout: float = Field(5.0, gt=0)
+    database_statement_timeout: float = Field(15.0, gt=0)
 
     # Redis
     redis_url: str = "redis://localhost:6379/0"
