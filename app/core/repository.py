@@ -150,13 +150,12 @@ class SQLAlchemyRepository(Generic[ModelT, FiltersT]):
         before = self._indexed(obj)
         values = await self._prepare(changes, obj)
         changed = {name for name, value in values.items() if getattr(obj, name) != value}
-        for name in changed:
-            setattr(obj, name, values[name])
-        related: list[RelatedChange] = []
         if changed:
+            for name in changed:
+                setattr(obj, name, values[name])
             await self.session.flush()
             related = await self._propagate(obj, changed)
-        self._record(op, obj, before, related=related)
+            self._record(op, obj, before, related=related)
         return self.to_doc(obj)
 
     async def delete(self, entity_id: UUID, expected_version: int | None = None) -> None:
