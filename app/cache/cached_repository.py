@@ -72,7 +72,7 @@ class CachedRepository:
     # -- reads -----------------------------------------------------------------------------
     async def get(self, entity_id: UUID) -> Doc | None:
         key = self.keys.entry(entity_id)
-        read = await self.cache.read_entry(self.entity, key, self.keys.lease(key), "")
+        read = await self.cache.read_entry(self.entity, key, key, "")  # no lease: no lease key
         if read is not None and read.value is not None:
             unwrapped = unwrap(read.value)
             if unwrapped is not None and not self._refresh_early(unwrapped.load_ms, read.pttl_ms):
@@ -143,8 +143,7 @@ class CachedRepository:
     async def list(self, filters: Filters, limit: int, offset: int) -> bytes:
         query = self.keys.page(filters.given(), limit, offset)
         scope_key = self.keys.generation(query.scope)
-        lease_key = self.keys.lease(query.base)
-        read = await self.cache.read_page(self.entity, query.base, scope_key, lease_key, "")
+        read = await self.cache.read_page(self.entity, query.base, scope_key, query.base, "")
         if read is not None and read.value is not None:
             unwrapped = unwrap(read.value)
             if unwrapped is not None and not self._refresh_early(unwrapped.load_ms, read.pttl_ms):
@@ -158,6 +157,7 @@ class CachedRepository:
         flight_key = read.key if read is not None else (query.base, None)
 
         async def load() -> bytes:
+            lease_key = self.keys.lease(query.base)
             return await self._load_page(filters, limit, offset, query.base, scope_key, lease_key)
 
         body, shared = await self.layer.flights.run(flight_key, load)

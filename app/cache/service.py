@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -56,8 +56,10 @@ def redacted_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _fresh_counter() -> str:
-    return str(secrets.randbelow(2**50) + 1)
+def _fresh_counter() -> int:
+    """Start value for a counter that does not exist (yet or any more): random, so that a
+    lost counter never restarts at a value pages were already stored under."""
+    return random.getrandbits(50) + 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,14 @@
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from app.children.repository import ChildFilters
 from app.children.schemas import ChildCreate, ChildPatch, ChildRead
 from app.core.entity_router import EntityRoutes, entity_router, repository_dependency
-from app.core.schemas import Gender, Page
+from app.core.schemas import Gender, Page, QueryModel
 
 
-class ChildListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ChildListQuery(QueryModel):
     name: Annotated[str | None, Field(max_length=100, description="exact match")] = None
     age: Annotated[int | None, Field(ge=1, le=17)] = None
     gender: Gender | None = None

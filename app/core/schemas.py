@@ -1,12 +1,21 @@
 """Pydantic building blocks shared by the entity schemas."""
 
+import math
 from copy import copy
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    field_validator,
+)
 
 
 class Gender(StrEnum):
@@ -24,10 +33,65 @@ NonEmptyStr = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 StrList = Annotated[list[NonEmptyStr], Field(max_length=20)]
 
 
+def _reject_nul(value: Any) -> Any:
+    """Text columns cannot hold NUL on PostgreSQL; refuse it on every backend alike."""
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 class InputModel(BaseModel):
-    """Request bodies: unknown fields are rejected."""
+    """Request bodies: unknown fields are rejected, text must not contain NUL."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _reject_nul(value)
+
+
+class QueryModel(BaseModel):
+    """List query parameters: unknown parameters are rejected, text must not contain NUL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _reject_nul(value)
+
+
+JSON_MAX_DEPTH = 32
+
+
+def _check_json(value: Any, depth: int = 0) -> None:
+    if depth > JSON_MAX_DEPTH:
+        raise ValueError(f"must not be nested deeper than {JSON_MAX_DEPTH} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must not contain NaN or Infinity")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must not contain lone surrogate escapes") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key, depth + 1)
+            _check_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, depth + 1)
+
+
+def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
+    _check_json(value)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_plain_json)]
+"""A free-form JSON object that every backend stores and gives back unchanged."""
 
 
 class EntityRead(BaseModel):

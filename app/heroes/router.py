@@ -1,16 +1,14 @@
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from app.core.entity_router import EntityRoutes, entity_router, repository_dependency
-from app.core.schemas import Language, Page
+from app.core.schemas import Language, Page, QueryModel
 from app.heroes.repository import HeroFilters
 from app.heroes.schemas import HeroCreate, HeroPatch, HeroRead
 
 
-class HeroListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HeroListQuery(QueryModel):
     language: Language | None = None
     name: Annotated[str | None, Field(max_length=100, description="exact match")] = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20

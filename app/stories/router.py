@@ -2,7 +2,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from app.core.entity_router import (
     EntityRoutes,
@@ -12,14 +12,12 @@ from app.core.entity_router import (
     repository_dependency,
 )
 from app.core.http import expected_version
-from app.core.schemas import Language, Page
+from app.core.schemas import Language, Page, QueryModel
 from app.stories.repository import StoryFilters
 from app.stories.schemas import RatingUpdate, StoryCreate, StoryPatch, StoryRead
 
 
-class StoryListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StoryListQuery(QueryModel):
     child_id: UUID | None = None
     child_name: Annotated[str | None, Field(max_length=100, description="exact match")] = None
     language: Language | None = None

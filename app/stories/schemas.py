@@ -7,6 +7,7 @@ from app.core.schemas import (
     EntityRead,
     Gender,
     InputModel,
+    JsonObject,
     Language,
     StrList,
     patch_model,
@@ -26,7 +27,7 @@ SNAPSHOT_FIELDS = ("child_name", "age_category", "child_gender", "child_interest
 class AudioFile(InputModel):
     url: Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^https?://\S+$")]
     provider: Annotated[str, Field(min_length=1, max_length=100)]
-    metadata: dict[str, Any] = {}
+    metadata: JsonObject = {}
 
 
 class StoryCreate(InputModel):
@@ -48,8 +49,8 @@ class StoryCreate(InputModel):
     rating: Rating | None = None
     audio_file: AudioFile | None = None
     model_used: ModelName | None = None
-    full_response: dict[str, Any] | None = None
-    generation_info: dict[str, Any] | None = None
+    full_response: JsonObject | None = None
+    generation_info: JsonObject | None = None
 
     @model_validator(mode="after")
     def _snapshot_comes_from_child(self) -> "StoryCreate":
