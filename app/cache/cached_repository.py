@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from app.cache.invalidation import plan_invalidation
 from app.cache.metrics import database_load_seconds
 from app.cache.scripts import DELETED_VERSION
-from app.cache.service import CacheService
+from app.cache.service import CacheService, EntryRead, PageRead
 from app.cache.singleflight import SingleFlight
 from app.cache.stats import EntityStats
 from app.cache.strategy import EntityKeys, envelope, unwrap
@@ -73,22 +73,25 @@ class CachedRepository:
     async def get(self, entity_id: UUID) -> Doc | None:
         key = self.keys.entry(entity_id)
         read = await self.cache.read_entry(self.entity, key, key, "")  # no lease: no lease key
+        due: EntryRead | None = None
         if read is not None and read.value is not None:
             unwrapped = unwrap(read.value)
-            if unwrapped is not None and not self._refresh_early(unwrapped.load_ms, read.pttl_ms):
-                self.stats.hits += 1
-                if self.layer.debug:
-                    logger.debug("cache hit %s", key)
-                return Doc(entity_id, unwrapped.version, unwrapped.body)
+            if unwrapped is not None:
+                if not self._refresh_early(unwrapped.load_ms, read.pttl_ms):
+                    self.stats.hits += 1
+                    if self.layer.debug:
+                        logger.debug("cache hit %s", key)
+                    return Doc(entity_id, unwrapped.version, unwrapped.body)
+                due = read  # this caller reloads it early; the others keep hitting
         if read is not None and read.floor == DELETED_VERSION:
             self.stats.hits += 1  # a delete marker: known absent
             return None
         self.stats.misses += 1
         if self.layer.debug:
-            logger.debug("cache miss %s", key)
+            logger.debug("cache %s %s", "early refresh" if due else "miss", key)
         flight_key = (key, read.epoch if read else None)
         doc, shared = await self.layer.flights.run(
-            flight_key, lambda: self._load_entry(entity_id, key)
+            flight_key, lambda: self._load_entry(entity_id, key, due)
         )
         if shared:
             self.stats.stampede_waits += 1
@@ -97,33 +100,39 @@ class CachedRepository:
                 doc = await self._load_entry(entity_id, key)  # joined a load older than a write
         return doc
 
-    async def _load_entry(self, entity_id: UUID, key: str) -> Doc | None:
+    async def _load_entry(
+        self, entity_id: UUID, key: str, due: EntryRead | None = None
+    ) -> Doc | None:
+        """Load from the database and fill. Unless refreshing a `due` entry, first take the
+        load lease or wait a bounded time for the process that holds it."""
         lease_key = self.keys.lease(key)
-        token = secrets.token_hex(8)
-        read = await self.cache.read_entry(self.entity, key, lease_key, token)
-        waited = False
-        while (
-            read is not None
-            and read.value is None
-            and not read.lease
-            and read.floor != DELETED_VERSION
-        ):
-            # another process holds the lease: wait a bounded time for its fill
-            if not waited:
-                self.stats.stampede_waits += 1
-                deadline = time.monotonic() + self.layer.lease_wait
-                waited = True
-            if time.monotonic() >= deadline:
-                token = ""
-                break
-            await asyncio.sleep(LEASE_POLL_SECONDS)
+        token = ""
+        read = due
+        if due is None:
+            token = secrets.token_hex(8)
             read = await self.cache.read_entry(self.entity, key, lease_key, token)
-        if read is not None and read.value is not None:
-            unwrapped = unwrap(read.value)
-            if unwrapped is not None:
-                return Doc(entity_id, unwrapped.version, unwrapped.body)
-        if read is not None and read.floor == DELETED_VERSION:
-            return None
+            waited = False
+            while (
+                read is not None
+                and read.value is None
+                and not read.lease
+                and read.floor != DELETED_VERSION
+            ):
+                if not waited:
+                    self.stats.stampede_waits += 1
+                    deadline = time.monotonic() + self.layer.lease_wait
+                    waited = True
+                if time.monotonic() >= deadline:
+                    token = ""
+                    break
+                await asyncio.sleep(LEASE_POLL_SECONDS)
+                read = await self.cache.read_entry(self.entity, key, lease_key, token)
+            if read is not None and read.value is not None:
+                unwrapped = unwrap(read.value)
+                if unwrapped is not None:
+                    return Doc(entity_id, unwrapped.version, unwrapped.body)
+            if read is not None and read.floor == DELETED_VERSION:
+                return None
         doc, load_ms = await self._timed(self.inner.get(entity_id))
         if read is not None and doc is not None and load_ms < self.ttl * 500:
             payload = envelope(read.epoch, doc.version, self.ttl, load_ms, doc.body)
@@ -144,21 +153,26 @@ class CachedRepository:
         query = self.keys.page(filters.given(), limit, offset)
         scope_key = self.keys.generation(query.scope)
         read = await self.cache.read_page(self.entity, query.base, scope_key, query.base, "")
+        due: PageRead | None = None
         if read is not None and read.value is not None:
             unwrapped = unwrap(read.value)
-            if unwrapped is not None and not self._refresh_early(unwrapped.load_ms, read.pttl_ms):
-                self.stats.hits += 1
-                if self.layer.debug:
-                    logger.debug("cache hit %s", read.key.decode())
-                return unwrapped.body
+            if unwrapped is not None:
+                if not self._refresh_early(unwrapped.load_ms, read.pttl_ms):
+                    self.stats.hits += 1
+                    if self.layer.debug:
+                        logger.debug("cache hit %s", read.key.decode())
+                    return unwrapped.body
+                due = read
         self.stats.misses += 1
         if self.layer.debug:
-            logger.debug("cache miss %s", query.base)
+            logger.debug("cache %s %s", "early refresh" if due else "miss", query.base)
         flight_key = read.key if read is not None else (query.base, None)
 
         async def load() -> bytes:
             lease_key = self.keys.lease(query.base)
-            return await self._load_page(filters, limit, offset, query.base, scope_key, lease_key)
+            return await self._load_page(
+                filters, limit, offset, query.base, scope_key, lease_key, due
+            )
 
         body, shared = await self.layer.flights.run(flight_key, load)
         if shared:
@@ -166,21 +180,31 @@ class CachedRepository:
         return body
 
     async def _load_page(
-        self, filters: Filters, limit: int, offset: int, base: str, scope_key: str, lease_key: str
+        self,
+        filters: Filters,
+        limit: int,
+        offset: int,
+        base: str,
+        scope_key: str,
+        lease_key: str,
+        due: PageRead | None = None,
     ) -> bytes:
-        token = secrets.token_hex(8)
-        read = await self.cache.read_page(self.entity, base, scope_key, lease_key, token)
-        deadline = time.monotonic() + self.layer.lease_wait
-        while read is not None and read.value is None and not read.lease:
-            if time.monotonic() >= deadline:
-                token = ""
-                break
-            await asyncio.sleep(LEASE_POLL_SECONDS)
+        token = ""
+        read = due
+        if due is None:
+            token = secrets.token_hex(8)
             read = await self.cache.read_page(self.entity, base, scope_key, lease_key, token)
-        if read is not None and read.value is not None:
-            unwrapped = unwrap(read.value)
-            if unwrapped is not None:
-                return unwrapped.body
+            deadline = time.monotonic() + self.layer.lease_wait
+            while read is not None and read.value is None and not read.lease:
+                if time.monotonic() >= deadline:
+                    token = ""
+                    break
+                await asyncio.sleep(LEASE_POLL_SECONDS)
+                read = await self.cache.read_page(self.entity, base, scope_key, lease_key, token)
+            if read is not None and read.value is not None:
+                unwrapped = unwrap(read.value)
+                if unwrapped is not None:
+                    return unwrapped.body
         body, load_ms = await self._timed(self.inner.list(filters, limit, offset))
         if read is not None and load_ms < self.ttl * 500:
             payload = envelope(b"0", 0, self.ttl, load_ms, body)

@@ -16,7 +16,7 @@ from app.core.documents import Doc
 
 _ENTRY_HEAD = re.compile(
     rb'\{"state":"entry","epoch":\d+,"version":(\d+),"cached_at":"[^"]*","ttl":\d+,'
-    rb'"load_ms":(\d+),"entity":'
+    rb'"load_ms":(\d+),"size":(\d+),"entity":'
 )
 
 
@@ -111,7 +111,7 @@ def envelope(epoch: bytes, version: int, ttl: int, load_ms: int, body: bytes) ->
     cached_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     head = (
         f'{{"state":"entry","epoch":{epoch.decode()},"version":{version},'
-        f'"cached_at":"{cached_at}","ttl":{ttl},"load_ms":{load_ms},"entity":'
+        f'"cached_at":"{cached_at}","ttl":{ttl},"load_ms":{load_ms},"size":{len(body)},"entity":'
     )
     return head.encode() + body + b"}"
 
@@ -124,9 +124,10 @@ class Unwrapped:
 
 
 def unwrap(value: bytes) -> Unwrapped | None:
-    """The hit path: slice the stored bytes, no JSON decoding. None if the shape is wrong."""
+    """The hit path: slice the stored bytes, no JSON decoding. None if the shape is wrong
+    (unknown header, or a size that does not match: a truncated or padded value)."""
     match = _ENTRY_HEAD.match(value)
-    if match is None or not value.endswith(b"}"):
+    if match is None or len(value) - match.end() - 1 != int(match[3]) or value[-1:] != b"}":
         return None
     return Unwrapped(int(match[1]), int(match[2]), value[match.end() : -1])
 
