@@ -96,7 +96,6 @@ def entity_router(routes: EntityRoutes) -> APIRouter:
         "",
         status_code=201,
         response_model=routes.read_schema,
-        responses={422: {"description": "Invalid body or reference"}},
     )
     async def create(body: Create, repo: Repo, request: Request) -> Response:  # type: ignore[valid-type]
         doc = await repo.add(body)

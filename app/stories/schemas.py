@@ -1,7 +1,7 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from app.core.schemas import (
     EntityRead,
@@ -52,15 +52,12 @@ class StoryCreate(InputModel):
     full_response: JsonObject | None = None
     generation_info: JsonObject | None = None
 
-    @model_validator(mode="after")
-    def _snapshot_comes_from_child(self) -> "StoryCreate":
-        if self.child_id is not None:
-            sent = [name for name in SNAPSHOT_FIELDS if getattr(self, name) is not None]
-            if sent:
-                raise ValueError(
-                    f"{', '.join(sent)} are copied from the child when child_id is given"
-                )
-        return self
+    @field_validator(*SNAPSHOT_FIELDS)
+    @classmethod
+    def _snapshot_comes_from_child(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None and info.data.get("child_id") is not None:
+            raise ValueError(f"{info.field_name} is copied from the child when child_id is given")
+        return value
 
 
 StoryPatch = patch_model(StoryCreate, "StoryPatch")

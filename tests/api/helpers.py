@@ -51,13 +51,6 @@ def names_field(response: httpx.Response, field: str) -> bool:
     return any(field in loc for loc in error_locations(response))
 
 
-def mentions_field(response: httpx.Response, field: str) -> bool:
-    """A validation error names `field` in its `loc` or its message (model-level checks)."""
-    detail = response.json()["detail"]
-    assert isinstance(detail, list), detail
-    return any(field in error["loc"] or field in error["msg"] for error in detail)
-
-
 def parse_timestamp(value: str) -> datetime:
     """A response timestamp: ISO 8601 in UTC, written with a trailing Z."""
     assert TIMESTAMP.fullmatch(value), value

@@ -11,7 +11,6 @@ from tests.api.helpers import (
     fetch,
     list_ids,
     list_page,
-    mentions_field,
     names_field,
     parse_timestamp,
     url,
@@ -110,7 +109,7 @@ async def test_sending_child_fields_together_with_child_id_is_422(
     )
 
     assert response.status_code == 422
-    assert mentions_field(response, field)
+    assert names_field(response, field)
     assert await list_ids(client, "story") == []
 
 
@@ -123,7 +122,7 @@ async def test_put_with_child_id_and_child_fields_is_422(client: httpx.AsyncClie
     )
 
     assert response.status_code == 422
-    assert mentions_field(response, "child_name")
+    assert names_field(response, "child_name")
     assert await fetch(client, "story", story["id"]) == story
 
 
