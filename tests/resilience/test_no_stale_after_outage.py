@@ -1,0 +1,159 @@
+"""A write whose cache invalidation is lost in a Redis outage is never hidden by the old
+cached entry once Redis is back: the service moves the entities' key epochs (stored in
+Redis, shared by every instance) before it reads Redis again.
+
+A SIGSTOPped Redis still has its kernel accept connections and buffer what is written to
+them, and the resumed server executes those buffered commands late. An invalidation written
+to an already open connection during the hang would therefore only be delayed, not lost, and
+could not tell the epoch move apart from the late invalidation. The tests drop the idle pooled
+connections before the hang: the write's invalidation then needs a new connection, whose
+handshake times out before the invalidation is ever sent - it is really lost, which the tests
+check by finding the old entry still in Redis after the resume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.resilience.conftest import COOLDOWN, THRESHOLD, Instance, Serve, eventually, hero_body
+from tests.support.redis_server import RedisServer
+
+RECOVERY_MARGIN = 1.0
+
+
+async def warm(instance: Instance, hero_id: str) -> None:
+    """Read the hero and the first list page until both are cache hits."""
+    await instance.get_hero(hero_id)
+    await instance.list_heroes()
+    hits = await instance.hero_hits()
+    await instance.get_hero(hero_id)
+    await instance.list_heroes()
+    assert await instance.hero_hits() == hits + 2
+
+
+async def drop_idle_redis_connections(instance: Instance) -> None:
+    await instance.app.state.cache.redis.connection_pool.disconnect()
+
+
+def cached_version(server: RedisServer, hero_id: str) -> int | None:
+    """The version of the hero's cached entry (None: no entry, only a marker or nothing)."""
+    raw = server.client(socket_timeout=1.0).get(f"tales:hero:{hero_id}")
+    if raw is None or not raw.startswith(b'{"state":"entry"'):
+        return None
+    return int(raw.split(b'"version":', 1)[1].split(b",", 1)[0])
+
+
+async def assert_sees(instance: Instance, patched: dict[str, Any], old_name: str) -> None:
+    """Every read path shows the written version, several times over (fill, then hits)."""
+    hits = await instance.hero_hits()
+    for _ in range(3):
+        assert await instance.get_hero(patched["id"]) == patched
+        page = await instance.list_heroes()
+        assert patched in page["items"]
+        assert all(item["name"] != old_name for item in page["items"])
+        by_old_name = await instance.list_heroes(name=old_name)
+        assert by_old_name["items"] == [] and by_old_name["total"] == 0
+    # the repeated reads were served from Redis again, not only from the database
+    assert await instance.hero_hits() >= hits + 2
+
+
+async def test_write_during_redis_hang_is_read_back_after_resume(
+    own_redis: RedisServer, serve: Serve
+) -> None:
+    async with serve(own_redis.url) as api:
+        hero = await api.create_hero(hero_body("Luna"))
+        await api.list_heroes(name="Luna")  # a list by the old name, cached too
+        await api.list_heroes(name="Luna")
+        await warm(api, hero["id"])
+        await drop_idle_redis_connections(api)
+
+        own_redis.pause()
+        patched = await api.patch_hero(hero["id"], {"name": "Luna Moon"})
+        assert patched["version"] == hero["version"] + 1
+        own_redis.resume()
+
+        assert cached_version(own_redis, hero["id"]) == hero["version"]  # invalidation lost
+        assert await api.breaker() == "closed"  # one failure: this is the lost-write path
+        await assert_sees(api, patched, old_name="Luna")
+
+
+async def test_write_while_redis_is_down_is_read_back_when_it_restarts_with_old_entries(
+    serve: Serve,
+) -> None:
+    with RedisServer(appendonly=True) as server:
+        async with serve(server.url) as api:
+            hero = await api.create_hero(hero_body("Luna"))
+            await api.list_heroes(name="Luna")
+            await api.list_heroes(name="Luna")
+            await warm(api, hero["id"])
+
+            server.kill()
+            patched = await api.patch_hero(hero["id"], {"name": "Luna Moon"})
+            server.restart()
+
+            # the AOF brought the old entry back: without the epoch move it would be served
+            assert cached_version(server, hero["id"]) == hero["version"]
+            await assert_sees(api, patched, old_name="Luna")
+
+
+# Two instances sharing one Redis, the write through instance 1 during the hang.
+#
+# Guaranteed: key epochs live in Redis (`tales:epoch:<entity>`), not in a process. Instance 1
+# lost its invalidation, so it moves the epochs before its own next Redis call; from then on
+# every instance reads under the new epoch and cannot serve the old entry. So once instance 1
+# has talked to Redis after the outage (here: served a read), instance 2 reads the write too.
+#
+# Not guaranteed: between the recovery and instance 1's next Redis call, an instance 2 that
+# did not notice the outage (its breaker stayed closed, it has nothing to move) can serve the
+# old entry from Redis - if instance 1 stays idle, or exits before touching Redis again (the
+# pending epoch move lives in its memory), until the entry's TTL ends. An instance 2 that did
+# notice the outage (its breaker opened) moves the epochs itself, on its half-open probe,
+# before it reads Redis again: it reads the write even if instance 1 never comes back.
+
+
+async def test_write_through_one_instance_during_hang_is_read_back_by_both_after_writer_reads(
+    own_redis: RedisServer, serve: Serve
+) -> None:
+    async with serve(own_redis.url) as one, serve(own_redis.url) as two:
+        hero = await one.create_hero(hero_body("Luna"))
+        await warm(one, hero["id"])
+        await warm(two, hero["id"])
+        await drop_idle_redis_connections(one)
+
+        own_redis.pause()
+        patched = await one.patch_hero(hero["id"], {"name": "Luna Moon"})
+        own_redis.resume()
+        assert cached_version(own_redis, hero["id"]) == hero["version"]  # invalidation lost
+
+        await assert_sees(one, patched, old_name="Luna")
+        await assert_sees(two, patched, old_name="Luna")
+
+
+async def test_instance_that_saw_the_outage_reads_the_write_of_another_before_that_one_reads(
+    own_redis: RedisServer, serve: Serve
+) -> None:
+    async with serve(own_redis.url) as one, serve(own_redis.url) as two:
+        hero = await one.create_hero(hero_body("Luna"))
+        await warm(one, hero["id"])
+        await warm(two, hero["id"])
+        await drop_idle_redis_connections(one)
+
+        own_redis.pause()
+        opened = await two.open_breaker(hero["id"])  # instance 2 notices the hang
+        assert opened["total"]["errors"] >= THRESHOLD
+        patched = await one.patch_hero(hero["id"], {"name": "Luna Moon"})
+        own_redis.resume()
+        assert cached_version(own_redis, hero["id"]) == hero["version"]  # invalidation lost
+
+        # instance 1 stays away from Redis; instance 2 closes its breaker and hits again,
+        # and no read on the way shows the old version
+        hits = await two.hero_hits()
+
+        async def two_hits_the_new_version() -> bool:
+            assert await two.get_hero(hero["id"]) == patched
+            stats = await two.cache_stats()
+            return stats["breaker"] == "closed" and stats["entities"]["hero"]["hits"] > hits
+
+        await eventually(two_hits_the_new_version, within=COOLDOWN + RECOVERY_MARGIN)
+        await assert_sees(two, patched, old_name="Luna")
+        await assert_sees(one, patched, old_name="Luna")

@@ -1,0 +1,231 @@
+"""Redis faults against a warmed cache: the service keeps answering correctly, the circuit
+breaker opens after THRESHOLD failures and keeps reads about as fast as without a cache,
+and cache hits resume within the cool-down once Redis is back.
+
+Faults: the server SIGSTOPped (hangs: the kernel still accepts and buffers), SIGKILLed
+(connection refused), and through a FaultProxy: 200 ms latency (4x the socket timeout),
+blackhole (bytes swallowed, nothing answers) and reset (TCP RST).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from app.core.settings import Settings
+from tests.resilience.conftest import (
+    COOLDOWN,
+    THRESHOLD,
+    Instance,
+    Serve,
+    eventually,
+    hero_body,
+)
+from tests.support.fault_proxy import FaultProxy
+from tests.support.redis_server import RedisServer
+
+PROXY_LATENCY = 0.2  # seconds, well over the 50 ms socket timeout
+RECOVERY_MARGIN = 1.0  # seconds on top of the cool-down for hits to come back
+
+
+@dataclass
+class Fault:
+    name: str
+    redis_url: str  # what the app connects to
+    inject: Callable[[], None]
+    recover: Callable[[], None]
+
+
+FAULTS = ["sigstop-hang", "sigkill-refused", "proxy-latency", "proxy-blackhole", "proxy-reset"]
+
+
+@pytest.fixture(params=FAULTS)
+def fault(request: pytest.FixtureRequest, own_redis: RedisServer) -> Iterator[Fault]:
+    name: str = request.param
+    if name == "sigstop-hang":
+        yield Fault(name, own_redis.url, own_redis.pause, own_redis.resume)
+        return
+    if name == "sigkill-refused":
+        yield Fault(name, own_redis.url, own_redis.kill, own_redis.restart)
+        return
+    mode = name.removeprefix("proxy-")
+    with FaultProxy(own_redis.host, own_redis.port) as proxy:
+        yield Fault(
+            name,
+            proxy.url(),
+            lambda: proxy.set_mode(mode, latency=PROXY_LATENCY),  # type: ignore[arg-type]
+            lambda: proxy.set_mode("pass"),
+        )
+
+
+async def warm(cached: Instance, count: int = 3) -> list[dict[str, Any]]:
+    """Create `count` heroes and read them (and the first list page) until they are hits."""
+    heroes = [await cached.create_hero(hero_body(f"Hero {i}")) for i in range(count)]
+    for hero in heroes:
+        for _ in range(2):
+            assert await cached.get_hero(hero["id"]) == hero
+    for _ in range(2):
+        await cached.list_heroes()
+    assert await cached.hero_hits() == count + 1  # every second read was a hit
+    return heroes
+
+
+async def timed(call: Awaitable[Any]) -> float:
+    started = time.perf_counter()
+    await call
+    return time.perf_counter() - started
+
+
+async def test_every_request_answers_with_correct_data_while_redis_fails(
+    fault: Fault, serve: Serve
+) -> None:
+    async with (
+        serve(fault.redis_url) as cached,
+        serve(fault.redis_url, redis_enabled=False) as truth,
+    ):
+        heroes = await warm(cached)
+        fault.inject()
+        # round 0: the breaker is closed, then opens; round 1: after the cool-down, so the
+        # first Redis call is a half-open probe that fails again
+        for round_ in range(2):
+            if round_:
+                await asyncio.sleep(COOLDOWN + 0.1)
+            for hero in heroes:
+                assert await cached.get_hero(hero["id"]) == await truth.get_hero(hero["id"])
+            assert await cached.list_heroes() == await truth.list_heroes()
+
+            created = await cached.create_hero(hero_body(f"New {round_}"))
+            heroes.append(created)
+            assert await cached.get_hero(created["id"]) == created
+
+            before = await truth.get_hero(heroes[0]["id"])
+            patched = await cached.patch_hero(heroes[0]["id"], {"name": f"Renamed {round_}"})
+            assert patched["name"] == f"Renamed {round_}"
+            assert patched["version"] == before["version"] + 1
+            assert await cached.get_hero(heroes[0]["id"]) == patched
+            assert await truth.get_hero(heroes[0]["id"]) == patched
+
+            page = await cached.list_heroes()
+            assert page == await truth.list_heroes()
+            assert page["total"] == len(heroes)
+            assert patched in page["items"] and created in page["items"]
+        stats = await cached.cache_stats()
+        assert stats["breaker"] == "open", stats  # Redis really was failing throughout
+        assert stats["total"]["errors"] > THRESHOLD, stats  # including the failed probe
+
+
+async def test_breaker_opens_after_threshold_failures_and_readiness_reports_degraded(
+    fault: Fault, serve: Serve
+) -> None:
+    async with serve(fault.redis_url) as cached:
+        [hero] = await warm(cached, 1)
+        ready = await cached.http.get("/health/ready")
+        assert ready.status_code == 200 and ready.json()["status"] == "ok", ready.text
+
+        fault.inject()
+        stats: dict[str, Any] = {}
+        for _ in range(2 * THRESHOLD):
+            assert await cached.get_hero(hero["id"]) == hero
+            stats = await cached.cache_stats()
+            errors = stats["total"]["errors"]
+            assert errors > 0, stats
+            assert stats["breaker"] == ("open" if errors >= THRESHOLD else "closed"), stats
+            if stats["breaker"] == "open":
+                break
+        assert stats["breaker"] == "open", stats
+        assert stats["status"] == "down"
+
+        # open: Redis is not called any more (no new errors), requests still answer
+        for _ in range(3):
+            assert await cached.get_hero(hero["id"]) == hero
+        assert (await cached.cache_stats())["total"]["errors"] == stats["total"]["errors"]
+
+        ready = await cached.http.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        body = ready.json()
+        assert body["status"] == "degraded", body
+        assert body["cache"]["status"] == "down", body
+        assert body["cache"]["breaker"] == "open", body
+        assert body["database"]["status"] == "up", body
+
+
+async def test_reads_with_open_breaker_cost_about_what_they_cost_without_cache(
+    fault: Fault, serve: Serve
+) -> None:
+    async with (
+        serve(fault.redis_url) as cached,
+        serve(fault.redis_url, redis_enabled=False) as plain,
+    ):
+        [hero] = await warm(cached, 1)
+        for _ in range(5):  # the uncached app's connection pool warms up too
+            await plain.get_hero(hero["id"])
+        fault.inject()
+        await cached.open_breaker(hero["id"])
+
+        with_breaker: list[float] = []
+        without_cache: list[float] = []
+        for _ in range(30):  # interleaved, so machine noise hits both alike
+            with_breaker.append(await timed(cached.get_hero(hero["id"])))
+            without_cache.append(await timed(plain.get_hero(hero["id"])))
+        open_ms = statistics.median(with_breaker) * 1000
+        plain_ms = statistics.median(without_cache) * 1000
+        print(
+            f"\n[{fault.name}] median GET by id over 30: breaker open {open_ms:.2f} ms, "
+            f"REDIS_ENABLED=false {plain_ms:.2f} ms"
+        )
+        assert open_ms <= 5 * plain_ms + 20, (open_ms, plain_ms)
+        assert await cached.breaker() != "closed"  # the figures were taken during the fault
+
+
+async def test_cache_hits_resume_within_the_cooldown_after_redis_recovers(
+    fault: Fault, serve: Serve
+) -> None:
+    async with serve(fault.redis_url) as cached:
+        [hero] = await warm(cached, 1)
+        fault.inject()
+        await cached.open_breaker(hero["id"])
+
+        fault.recover()
+        hits = await cached.hero_hits()
+
+        async def hitting_again() -> bool:
+            assert await cached.get_hero(hero["id"]) == hero
+            stats = await cached.cache_stats()
+            return stats["breaker"] == "closed" and stats["entities"]["hero"]["hits"] > hits
+
+        took = await eventually(hitting_again, within=COOLDOWN + RECOVERY_MARGIN)
+        print(f"\n[{fault.name}] cache hits again {took * 1000:.0f} ms after recovery")
+        ready = await cached.http.get("/health/ready")
+        assert ready.status_code == 200 and ready.json()["status"] == "ok", ready.text
+
+
+async def test_hung_redis_never_holds_a_request_for_client_library_defaults(
+    own_redis: RedisServer, serve: Serve
+) -> None:
+    """redis-py on its own waits forever (no socket timeout) and retries; the service's
+    default settings must keep a request far below a second while Redis hangs."""
+    defaults = {
+        name: Settings.model_fields[name].default
+        for name in (
+            "redis_socket_timeout",
+            "redis_connect_timeout",
+            "redis_pool_timeout",
+            "breaker_failure_threshold",
+            "breaker_cooldown_seconds",
+        )
+    }
+    async with serve(own_redis.url, **defaults) as cached:
+        [hero] = await warm(cached, 1)
+        own_redis.pause()
+        started = time.perf_counter()
+        assert await cached.get_hero(hero["id"]) == hero
+        took = time.perf_counter() - started
+        stats = await cached.cache_stats()
+        assert stats["total"]["errors"] >= 1, stats  # the request did wait on the hung Redis
+        assert took < 1.0, took
