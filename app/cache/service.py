@@ -137,9 +137,10 @@ class CacheService:
         }
         if settings.redis_password is not None:
             options["password"] = settings.redis_password.get_secret_value()
-        if settings.redis_db is not None:
-            options["db"] = settings.redis_db
-        pool = BlockingConnectionPool.from_url(settings.redis_url, **options)
+        url = settings.redis_url
+        if settings.redis_db is not None:  # the URL's database would win over `db=`
+            url = urlunsplit(urlsplit(url)._replace(path=f"/{settings.redis_db}"))
+        pool = BlockingConnectionPool.from_url(url, **options)
         return Redis(connection_pool=pool)
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    health_timeout: float = Field(1.0, gt=0, le=30)
 
     # Database
     database_url: str = "sqlite+aiosqlite:///./tales.db"
