@@ -279,3 +279,16 @@ async def test_readiness_says_disabled_when_redis_is_disabled(
     assert (status, body["status"]) == (200, "ok")
     assert body["cache"]["status"] == "disabled"
     assert body["cache"]["latency_ms"] is None
+
+
+async def test_redis_db_setting_wins_over_the_database_in_the_url(
+    postgresql_database_url: str, redis_server: RedisServer
+) -> None:
+    redis_server.client(db=3).flushdb()
+    settings = cache_settings(postgresql_database_url, redis_server.url, redis_db=3)
+    assert settings.redis_url.endswith("/0")
+    async with serve(settings, flush=redis_server) as api:
+        hero = await api.create("hero", hero_body())
+        await api.get("hero", hero["id"])
+    assert redis_server.client(db=3).exists(f"tales:hero:{hero['id']}")
+    assert not redis_server.client(db=0).exists(f"tales:hero:{hero['id']}")
