@@ -38,10 +38,15 @@ class CircuitBreaker:
         return True
 
     def record_success(self) -> bool:
-        """Returns True when this success closed the breaker (Redis is back)."""
+        """Returns True when this success was the probe that closed the breaker.
+
+        A call that started before the breaker opened and succeeds afterwards does not close
+        it: only the half-open probe decides."""
+        if self.state is BreakerState.open:
+            return False
         self.failures = 0
-        self._probing = False
-        if self.state is not BreakerState.closed:
+        if self.state is BreakerState.half_open:
+            self._probing = False
             self._transition(BreakerState.closed)
             return True
         return False

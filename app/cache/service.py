@@ -12,6 +12,7 @@ before Redis is read again, so entries that missed an invalidation are never ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -112,6 +113,7 @@ class CacheService:
         )
         self._stale_epochs: set[str] = set()
         self._bump_lock = asyncio.Lock()
+        self._repair_task: asyncio.Task[None] | None = None
         self.redis: Redis | None = None
         if self.enabled:
             self.redis = self._connect(settings)
@@ -151,6 +153,10 @@ class CacheService:
         await self.close()
 
     async def close(self) -> None:
+        if self._repair_task is not None:
+            self._repair_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._repair_task
         if self.redis is not None:
             await self.redis.aclose()
             self.redis = None
@@ -185,6 +191,8 @@ class CacheService:
 
     def _failed(self, entity: str | None, exc: BaseException) -> None:
         self.breaker.record_failure()
+        if self._repair_task is None or self._repair_task.done():
+            self._repair_task = asyncio.create_task(self._repair())
         if entity is not None:
             self.stats[entity].errors += 1
         else:
@@ -197,6 +205,17 @@ class CacheService:
         if password is not None and password.get_secret_value():
             message = message.replace(password.get_secret_value(), "***")
         return message
+
+    async def _repair(self) -> None:
+        """After a failure, keep probing until Redis answers and the epochs have moved, so
+        that the move happens as soon as Redis is back, not at this process's next request:
+        other processes sharing the Redis stop seeing entries this one could not invalidate."""
+        interval = min(self.breaker.cooldown_seconds, 0.25)
+        while self.redis is not None and (
+            self._stale_epochs or self.breaker.state is not BreakerState.closed
+        ):
+            await asyncio.sleep(interval)
+            await self._guarded(None, self.redis.ping)
 
     async def _bump_stale_epochs(self) -> None:
         async with self._bump_lock:
