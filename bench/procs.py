@@ -1,0 +1,162 @@
+"""Child processes of the bench: uvicorn servers, one-shot commands, load generators.
+
+Every process is started in its own session (a Ctrl-C in the terminal reaches only the bench,
+which then stops them in order) and tracked until it has exited; `close()` terminates what is
+left, by pid: SIGTERM, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from app.core.settings import Settings
+from bench.config import ROOT
+from tests.support import free_port
+
+STOP_TIMEOUT = 5.0
+READY_TIMEOUT = 30.0
+
+# Settings fields are read from the environment: never inherit the caller's values.
+_SETTING_VARS = {name.upper() for name in Settings.model_fields}
+
+
+def app_env(**settings: object) -> dict[str, str]:
+    """Environment for an app process: the caller's, minus any app setting, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if k.upper() not in _SETTING_VARS}
+    env.update({key.upper(): str(value) for key, value in settings.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "<no log>"
+    return "\n".join(text.splitlines()[-lines:]) or "<empty log>"
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    command: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Processes:
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._live: list[tuple[str, subprocess.Popen]] = []  # type: ignore[type-arg]
+
+    # -- generic ------------------------------------------------------------------------
+    def _track(self, name: str, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+        self._live.append((name, proc))
+
+    def _untrack(self, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+        self._live = [(n, p) for n, p in self._live if p is not proc]
+
+    def run(
+        self, name: str, cmd: list[str], *, env: dict[str, str] | None = None, timeout: float
+    ) -> tuple[int, str, str]:
+        """Run a command to completion (killed on timeout/interrupt); (code, stdout, stderr)."""
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self._track(name, proc)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            self.stop(proc)
+            raise
+        finally:
+            self._untrack(proc)
+        (self.log_dir / f"{name}.log").write_text(f"$ {' '.join(cmd)}\n{out}\n{err}")
+        return proc.returncode, out, err
+
+    def stop(self, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._untrack(proc)
+
+    def pids(self) -> set[int]:
+        return {proc.pid for _name, proc in self._live if proc.poll() is None}
+
+    def close(self) -> None:
+        for _name, proc in reversed(list(self._live)):
+            self.stop(proc)
+
+    # -- uvicorn --------------------------------------------------------------------------
+    def start_uvicorn(self, name: str, app: str, env: dict[str, str]) -> Server:
+        port = free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        log_path = self.log_dir / f"{name}.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._track(name, proc)
+        return Server(name, port, proc, log_path, cmd)
+
+    def wait_ready(self, server: Server, path: str = "/health") -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        with httpx.Client(timeout=1.0) as client:
+            while True:
+                if server.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{server.name} exited with code {server.proc.returncode} before it was "
+                        f"ready; log tail:\n{tail(server.log_path)}"
+                    )
+                try:
+                    if client.get(server.url + path).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{server.name} not ready after {READY_TIMEOUT}s; log tail:\n"
+                        f"{tail(server.log_path)}"
+                    )
+                time.sleep(0.1)
