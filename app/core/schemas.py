@@ -41,8 +41,8 @@ def _reject_nul(value: Any) -> Any:
     return value
 
 
-class InputModel(BaseModel):
-    """Request bodies: unknown fields are rejected, text must not contain NUL."""
+class StrictModel(BaseModel):
+    """Unknown fields are rejected, text must not contain NUL."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -52,15 +52,12 @@ class InputModel(BaseModel):
         return _reject_nul(value)
 
 
-class QueryModel(BaseModel):
-    """List query parameters: unknown parameters are rejected, text must not contain NUL."""
+class InputModel(StrictModel):
+    """Request bodies."""
 
-    model_config = ConfigDict(extra="forbid")
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        return _reject_nul(value)
+class QueryModel(StrictModel):
+    """List query parameters."""
 
 
 JSON_MAX_DEPTH = 32
