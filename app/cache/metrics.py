@@ -18,8 +18,8 @@ http_requests_total = Counter(
 )
 http_request_seconds = Histogram(
     "tales_http_request_duration_seconds",
-    "HTTP request latency by route template and method",
-    ["route", "method"],
+    "HTTP request latency by route template, method and status",
+    ["route", "method", "status"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=PROCESS_REGISTRY,
 )
@@ -30,6 +30,9 @@ database_load_seconds = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
     registry=PROCESS_REGISTRY,
 )
+
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestMetrics:
@@ -54,12 +57,11 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            http_requests_total.labels(template, scope["method"], str(status)).inc()
-            http_request_seconds.labels(template, scope["method"]).observe(
-                time.perf_counter() - started
-            )
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+            labels = (template, method, str(status))
+            http_requests_total.labels(*labels).inc()
+            http_request_seconds.labels(*labels).observe(time.perf_counter() - started)
 
 
 router = APIRouter(tags=["observability"])

@@ -1,12 +1,15 @@
 """Cache endpoints: statistics, and flushing this service's keys (admin token)."""
 
 import hmac
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from app.cache.service import CacheService
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/cache", tags=["cache"])
 
@@ -58,6 +61,12 @@ async def _flush(cache: CacheService, entities: list[str]) -> dict[str, Any]:
     deleted = 0
     for entity in entities:
         deleted += await cache.delete_pattern(f"{cache.prefix}{entity}:", entries_only=True)
+    logger.info(
+        "cache flushed by admin request: %s (%d keys deleted, reachable=%s)",
+        ", ".join(entities),
+        deleted,
+        moved,
+    )
     return {"flushed": entities, "deleted_keys": deleted, "cache_reachable": moved}
 
 

@@ -92,6 +92,14 @@ class CacheService:
         self.settings = settings
         self.enabled = settings.redis_enabled
         self.url = redacted_url(settings.redis_url)
+        self._secrets = [
+            secret
+            for secret in (
+                settings.redis_password and settings.redis_password.get_secret_value(),
+                urlsplit(settings.redis_url).password,
+            )
+            if secret
+        ]
         self.prefix = settings.cache_key_prefix
         self.stats = CacheStats(list(entities))
         self.breaker = CircuitBreaker(
@@ -201,9 +209,8 @@ class CacheService:
 
     def _scrub(self, exc: BaseException) -> str:
         message = str(exc)
-        password = self.settings.redis_password
-        if password is not None and password.get_secret_value():
-            message = message.replace(password.get_secret_value(), "***")
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
         return message
 
     async def _repair(self) -> None:
