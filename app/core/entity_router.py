@@ -4,7 +4,7 @@ Routers only see the repository interface (get/list/add/update/delete returning 
 documents); whether a cache sits behind it is decided by the injected dependency.
 """
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 from uuid import UUID
@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from app.core.documents import Doc
 from app.core.errors import NotFound
-from app.core.http import UnitOfWorkDep, expected_version, if_none_match_hits
+from app.core.http import expected_version, if_none_match_hits, unit_of_work
 from app.core.repository import Filters
 
 JSON = "application/json"
@@ -46,7 +46,7 @@ class EntityRoutes:
     page_schema: type[BaseModel]
     list_query: type[BaseModel]  # filters + limit + offset, validated by FastAPI
     filters: type[Filters]
-    repository: Callable[..., Any]  # FastAPI dependency giving an EntityRepository
+    repository: Any  # `Depends(...)` giving an EntityRepository
 
 
 def doc_response(doc: Doc, status_code: int = 200, headers: dict[str, str] | None = None):
@@ -58,18 +58,21 @@ def doc_response(doc: Doc, status_code: int = 200, headers: dict[str, str] | Non
     )
 
 
-def repository_dependency(entity: str) -> Callable[..., Any]:
-    """FastAPI dependency: the entity's repository for this request's unit of work.
+def repository_dependency(entity: str) -> Any:
+    """`Depends` giving the entity's repository on this request's unit of work.
 
-    The factories on `app.state.repositories` are built once in the lifespan; they decide
-    whether the SQLAlchemy repository is wrapped by the cache.
+    The factories on `app.state.repositories` are built once in the lifespan and decide
+    whether the SQLAlchemy repository is wrapped by the cache. One generator dependency (not
+    two nested ones) keeps the cache-hit path short; function scope commits before the
+    response is sent.
     """
 
-    def dependency(request: Request, uow: UnitOfWorkDep) -> Any:
-        return request.app.state.repositories[entity](uow)
+    async def dependency(request: Request) -> AsyncIterator[Any]:
+        async with unit_of_work(request) as uow:
+            yield request.app.state.repositories[entity](uow)
 
     dependency.__name__ = f"{entity}_repository"
-    return dependency
+    return Depends(dependency, scope="function")
 
 
 def not_found(routes: EntityRoutes, entity_id: UUID) -> NotFound:
@@ -82,7 +85,7 @@ IfNoneMatch = Annotated[str | None, Header()]
 
 def entity_router(routes: EntityRoutes) -> APIRouter:
     router = APIRouter(prefix=routes.prefix, tags=[routes.tag])
-    Repo = Annotated[EntityRepository, Depends(routes.repository)]
+    Repo = Annotated[EntityRepository, routes.repository]
     Create = routes.create_schema
     Patch = routes.patch_schema
     ListQuery = routes.list_query

@@ -1,20 +1,22 @@
 """HTTP plumbing shared by every router: the unit-of-work dependency, ETags, body limit."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from contextlib import asynccontextmanager
 
-from fastapi import Depends, Request
+from fastapi import Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.database import UnitOfWork
 
 
+@asynccontextmanager
 async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     """Commit once when the endpoint returned, roll back when it raised.
 
-    Function scope: the commit and the after-commit cache invalidation finish before the
-    response is sent, and a failed commit becomes the response (409/503), not a lost write.
+    Used with function scope: the commit and the after-commit cache invalidation finish
+    before the response is sent, and a failed commit becomes the response (409/503), not a
+    lost write.
     """
     uow = UnitOfWork(request.app.state.session_factory)
     try:
@@ -25,9 +27,6 @@ async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
         raise
     finally:
         await uow.close()
-
-
-UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work, scope="function")]
 
 
 def _etag_tokens(header: str) -> list[str]:

@@ -1,7 +1,7 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, Response
+from fastapi import Response
 from pydantic import Field
 
 from app.core.entity_router import (
@@ -54,7 +54,7 @@ router = entity_router(
 async def rate_story(
     entity_id: UUID,
     body: RatingUpdate,
-    repo: Annotated[Any, Depends(story_repository)],
+    repo: Annotated[Any, story_repository],
     if_match: IfMatch = None,
 ) -> Response:
     doc = await repo.update(
