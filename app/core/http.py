@@ -57,7 +57,9 @@ def expected_version(header: str | None, entity_id: object) -> int | None:
 
 
 class BodySizeLimit:
-    """Answer 413 to request bodies over the limit, counting streamed chunks too."""
+    """Answer 413 with a JSON body to request bodies over the limit, streamed chunks too.
+
+    (FastAPI's own `max_body_size` answers a declared oversize body in plain text.)"""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
