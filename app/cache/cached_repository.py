@@ -15,13 +15,13 @@ import math
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
 
-from app.cache.invalidation import plan_invalidation
+from app.cache.invalidation import InvalidationPlan, plan_invalidation
 from app.cache.metrics import database_load_seconds
 from app.cache.scripts import DELETED_VERSION
 from app.cache.service import CacheService, EntryRead, PageRead
@@ -47,6 +47,7 @@ class CacheLayer:
         self.keys = keys
         self.ttls = ttls
         self.flights: SingleFlight[Any] = SingleFlight()
+        cache.epoch_listeners.append(lambda: self.flights.forget(lambda _key: True))
         self.beta = cache.settings.cache_early_refresh_beta
         self.lease_wait = cache.settings.cache_lease_wait_ms / 1000
         self.debug = logger.isEnabledFor(logging.DEBUG)
@@ -89,9 +90,12 @@ class CachedRepository:
         self.stats.misses += 1
         if self.layer.debug:
             logger.debug("cache %s %s", "early refresh" if due else "miss", key)
-        flight_key = (key, read.epoch if read else None)
+        # One flight per entry, whether or not Redis answered. A caller that joins a load
+        # begun before a write it can see (a marker of a newer version) loads again; loads
+        # begun before a write this process acknowledged, or before an epoch move, take no
+        # new callers (see `_invalidate`).
         doc, shared = await self.layer.flights.run(
-            flight_key, lambda: self._load_entry(entity_id, key, due)
+            key, lambda: self._load_entry(entity_id, key, due)
         )
         if shared:
             self.stats.stampede_waits += 1
@@ -245,12 +249,30 @@ class CachedRepository:
 
     async def _invalidate(self, changes: list[Any]) -> None:
         plan = plan_invalidation(changes, self.layer.keys, self.layer.ttls)
+        touched = {c.entity for c in changes} | {r.entity for c in changes for r in c.related}
+        self._close_flights(plan, touched)
         sent = await self.cache.invalidate(self.entity, plan.markers, plan.counters)
         count = len(plan.markers) + len(plan.counters)
         if sent:
             self.stats.invalidations += count
         reasons = ", ".join(f"{c.entity} {c.op} {c.id}" for c in changes)
         logger.info("cache invalidated %d keys after %s (sent=%s)", count, reasons, sent)
+
+    def _close_flights(self, plan: InvalidationPlan, entities: set[str]) -> None:
+        """Loads in flight may have read the rows this write changed: callers arriving after
+        the write must not join them. Page loads keyed by generations need nothing (the
+        write moves the generations); those of callers whose Redis read failed do."""
+        entries = {marker.key for marker in plan.markers}
+        namespaces = tuple(self.layer.keys[entity].namespace for entity in entities)
+
+        def stale(flight: Hashable) -> bool:
+            if flight in entries:
+                return True
+            return (
+                isinstance(flight, tuple) and flight[1] is None and flight[0].startswith(namespaces)
+            )
+
+        self.layer.flights.forget(stale)
 
     async def add(self, data: BaseModel) -> Doc:
         return await self._write(lambda: self.inner.add(data))

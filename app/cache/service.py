@@ -122,6 +122,7 @@ class CacheService:
         self._stale_epochs: set[str] = set()
         self._bump_lock = asyncio.Lock()
         self._repair_task: asyncio.Task[None] | None = None
+        self.epoch_listeners: list[Callable[[], None]] = []  # called when epochs move
         self.redis: Redis | None = None
         if self.enabled:
             self.redis = self._connect(settings)
@@ -232,6 +233,7 @@ class CacheService:
             assert self.redis is not None
             await self._move_counters([], [self._epoch_keys[e] for e in entities])
             self._stale_epochs.difference_update(entities)
+            self._epochs_moved()
             logger.info("cache key epochs moved for %s (lost invalidations)", ", ".join(entities))
 
     # -- generic operations ---------------------------------------------------------------
@@ -418,4 +420,9 @@ class CacheService:
         """Invalidate everything cached for these entities in one step."""
         keys = [self._epoch_keys[e] for e in entities]
         result = await self._guarded(None, lambda: self._move_counters([], keys))
+        self._epochs_moved()
         return result is not FAILED
+
+    def _epochs_moved(self) -> None:
+        for listener in self.epoch_listeners:
+            listener()

@@ -40,6 +40,13 @@ class SingleFlight(Generic[T]):
             flight.set_result(result)
             return result, False
         finally:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+
+    def forget(self, match: Callable[[Hashable], bool]) -> None:
+        """Callers arriving from now on start a new load instead of joining these (a write
+        was acknowledged since they began); callers already waiting keep their result."""
+        for key in [key for key in self._flights if match(key)]:
             del self._flights[key]
 
     def __len__(self) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from app.heroes.repository import HeroRepository
+from tests.support.ports import free_port
 
 HEROES = "/api/v1/heroes"
 HERO = {"name": "Luna", "age": 7, "gender": "female", "language": "en"}
@@ -147,3 +148,25 @@ async def test_write_seen_by_a_second_instance_sharing_redis(cached_app, clean_d
         assert (await second.get(url)).json()["name"] == "Stella"
         assert (await second.get(HEROES, params={"name": "Luna"})).json()["total"] == 0
         assert (await second.get(HEROES, params={"name": "Stella"})).json()["total"] == 1
+
+
+async def test_reader_arriving_after_a_write_does_not_join_an_older_load_while_redis_is_down(
+    cached_app, clean_database, pause_get: Pause
+) -> None:
+    """With Redis unreachable there is no marker to compare with: a load that began before a
+    write this process acknowledged must take no new callers."""
+    async with cached_app(redis_url=f"redis://127.0.0.1:{free_port()}/0") as (_app, client):
+        pause_get.armed = False
+        hero = (await client.post(HEROES, json=HERO)).json()
+        url = f"{HEROES}/{hero['id']}"
+        pause_get.armed = True
+
+        leader = asyncio.create_task(client.get(url))
+        await asyncio.wait_for(pause_get.loaded.wait(), 5)
+        assert (await client.patch(url, json={"age": 9})).status_code == 200
+
+        follower = asyncio.create_task(client.get(url))
+        await asyncio.sleep(0.05)
+        pause_get.resume.set()
+        assert (await leader).json()["version"] == 1
+        assert (await follower).json()["version"] == 2
