@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         cache = CacheService(settings, list(ENTITIES))
+        await cache.warm_up()
         registry = CollectorRegistry(auto_describe=True)
         registry.register(CacheStatsCollector(cache.stats, cache.breaker_state))
         app.state.settings = settings

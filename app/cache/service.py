@@ -161,6 +161,17 @@ class CacheService:
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
 
+    async def warm_up(self) -> None:
+        """Open the pool's connections at start-up, so that the first burst of requests does
+        not pay (and time out on) connection set-up. Failures are ignored: the service also
+        starts without Redis."""
+        if self.redis is None:
+            return
+        pings = [self.redis.ping() for _ in range(self.settings.redis_max_connections)]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._operation_timeout * 4):
+                await asyncio.gather(*pings, return_exceptions=True)
+
     async def close(self) -> None:
         if self._repair_task is not None:
             self._repair_task.cancel()
