@@ -89,7 +89,7 @@ def settings(database_url: str, redis_server: RedisServer, cache_enabled: bool) 
 async def empty_database(app: FastAPI) -> None:
     async with app.state.engine.begin() as connection:
         for table in TABLES:
-            await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+            await connection.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture
