@@ -179,6 +179,7 @@ class CacheService:
                 await self._repair_task
         if self.redis is not None:
             await self.redis.aclose()
+            await self.redis.connection_pool.disconnect()  # a pool passed in is not closed
             self.redis = None
 
     @property
