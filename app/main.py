@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 
-from app.cache.cached_repository import CacheLayer
+from app.cache.cached_repository import CachedRepository, CacheLayer
 from app.cache.keys import KeyEncoder
 from app.cache.metrics import RequestMetrics
 from app.cache.metrics import router as metrics_router
@@ -61,7 +61,10 @@ def build_repositories(settings: Settings, cache: CacheService) -> dict[str, Rep
     layer = CacheLayer(cache, keys, ttls)
 
     def cached(repository: type[SQLAlchemyRepository[Any, Any]]) -> RepositoryFactory:
-        return lambda uow: layer.repository(repository(uow))
+        cached_class = type(
+            f"Cached{repository.__name__}", (repository.finders, CachedRepository), {}
+        )
+        return lambda uow: cached_class(repository(uow), layer)
 
     return {entity: cached(repository) for entity, (repository, _) in ENTITIES.items()}
 

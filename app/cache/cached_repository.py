@@ -52,9 +52,6 @@ class CacheLayer:
         self.lease_wait = cache.settings.cache_lease_wait_ms / 1000
         self.debug = logger.isEnabledFor(logging.DEBUG)
 
-    def repository(self, inner: SQLAlchemyRepository[Any, Any]) -> CachedRepository:
-        return CachedRepository(inner, self)
-
 
 class CachedRepository:
     def __init__(self, inner: SQLAlchemyRepository[Any, Any], layer: CacheLayer) -> None:

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from app.children.models import Child
 from app.children.schemas import ChildRead
 from app.core.documents import RelatedChange
-from app.core.repository import Filters, SQLAlchemyRepository
+from app.core.repository import Filters, Finders, SQLAlchemyRepository
 from app.stories.repository import (
     SNAPSHOT_SOURCE_FIELDS,
     delete_stories_of_child,
@@ -18,7 +18,18 @@ class ChildFilters(Filters):
     gender: str | None = None
 
 
-class ChildRepository(SQLAlchemyRepository[Child, ChildFilters]):
+class ChildFinders(Finders):
+    async def find_by_name(self, name: str, limit: int = 20, offset: int = 0) -> bytes:
+        return await self.list(ChildFilters(name=name), limit, offset)
+
+    async def find_exact(
+        self, name: str, age: int, gender: str, limit: int = 20, offset: int = 0
+    ) -> bytes:
+        return await self.list(ChildFilters(name=name, age=age, gender=gender), limit, offset)
+
+
+class ChildRepository(ChildFinders, SQLAlchemyRepository[Child, ChildFilters]):
+    finders = ChildFinders
     entity = "child"
     model = Child
     read_schema = ChildRead

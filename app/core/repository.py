@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -34,7 +34,20 @@ class Filters:
 FiltersT = TypeVar("FiltersT", bound=Filters)
 
 
+class Finders:
+    """Base of an entity's named finders (the seed's `find_by_language`, ...).
+
+    Finders are list queries with fixed filters. The same mixin sits on the SQLAlchemy
+    repository and on its cached counterpart, so a finder is cached like any list.
+    """
+
+    if TYPE_CHECKING:  # provided by the repository the mixin is combined with
+
+        async def list(self, filters: Any, limit: int, offset: int) -> bytes: ...
+
+
 class SQLAlchemyRepository(Generic[ModelT, FiltersT]):
+    finders: ClassVar[type[Finders]] = Finders
     entity: ClassVar[str]
     model: ClassVar[type[Base]]
     read_schema: ClassVar[type[BaseModel]]

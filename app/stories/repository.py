@@ -9,7 +9,7 @@ from app.children.models import Child
 from app.core.database import utcnow
 from app.core.documents import RelatedChange
 from app.core.errors import Unprocessable
-from app.core.repository import Filters, SQLAlchemyRepository
+from app.core.repository import Filters, Finders, SQLAlchemyRepository
 from app.heroes.models import Hero
 from app.stories.models import Story
 from app.stories.schemas import SNAPSHOT_FIELDS, StoryRead
@@ -34,7 +34,19 @@ def _snapshot(child: Child) -> dict[str, Any]:
     }
 
 
-class StoryRepository(SQLAlchemyRepository[Story, StoryFilters]):
+class StoryFinders(Finders):
+    async def find_by_child_id(self, child_id: UUID, limit: int = 20, offset: int = 0) -> bytes:
+        return await self.list(StoryFilters(child_id=child_id), limit, offset)
+
+    async def find_by_child_name(self, name: str, limit: int = 20, offset: int = 0) -> bytes:
+        return await self.list(StoryFilters(child_name=name), limit, offset)
+
+    async def find_by_language(self, language: str, limit: int = 20, offset: int = 0) -> bytes:
+        return await self.list(StoryFilters(language=language), limit, offset)
+
+
+class StoryRepository(StoryFinders, SQLAlchemyRepository[Story, StoryFilters]):
+    finders = StoryFinders
     entity = "story"
     model = Story
     read_schema = StoryRead
