@@ -1,8 +1,14 @@
 """Fixtures: a real PostgreSQL database created for the run, a SQLite file, a throwaway
 redis-server, and the app over httpx. Behaviour tests run on both databases, with the
-cache on and off: the answers must be identical."""
+cache on and off: the answers must be identical.
 
-from collections.abc import AsyncIterator, Iterator
+Every test that runs the app starts it with `serve_app`, directly or through a fixture:
+`app`/`client` here, `cached_instance` (several cached instances sharing PostgreSQL and
+Redis), and the per-directory ones with their own defaults (`tests/cache`: `api`,
+`tests/resilience`: `serve`)."""
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -10,6 +16,7 @@ import pytest
 from alembic.config import Config
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from alembic import command
 from app.core.settings import Settings, load_settings
@@ -19,20 +26,26 @@ from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("stories", "children", "heroes")
+BASE_URL = "http://tales.test"
+
+AppAndClient = tuple[FastAPI, httpx.AsyncClient]
+#: A factory of app instances: `async with factory(...) as (app, client): ...`
+AppFactory = Callable[..., AbstractAsyncContextManager[AppAndClient]]
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    return config
 
 
 def migrate(database_url: str, revision: str = "head") -> None:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, revision)
+    command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str = "base") -> None:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    config.attributes["configure_logger"] = False
-    command.downgrade(config, revision)
+    command.downgrade(alembic_config(database_url), revision)
 
 
 @pytest.fixture(scope="session")
@@ -86,23 +99,87 @@ def settings(database_url: str, redis_server: RedisServer, cache_enabled: bool) 
     return make_settings(database_url, redis_server.url, redis_enabled=cache_enabled)
 
 
-async def empty_database(app: FastAPI) -> None:
-    async with app.state.engine.begin() as connection:
+async def empty_database(engine: AsyncEngine) -> None:
+    """Delete every row (stories first: they refer to children and heroes)."""
+    async with engine.begin() as connection:
         for table in TABLES:
             await connection.execute(text(f"DELETE FROM {table}"))
 
 
-@pytest.fixture
-async def app(settings: Settings, redis_server: RedisServer) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        await empty_database(application)
-        redis_server.client().flushdb()
-        yield application
+@asynccontextmanager
+async def serve_app(settings: Settings, *, empty: bool = True) -> AsyncIterator[AppAndClient]:
+    """Run one app instance's lifespan (its own engine and cache layer, as one process of the
+    service would have) and yield it with an httpx client over ASGI.
+
+    `empty` deletes every row first; factories of several instances on one database pass
+    False and empty it once per test instead (`clean_database`)."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        if empty:
+            await empty_database(app.state.engine)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            yield app, client
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://tales.test") as http:
-        yield http
+async def clean_database(postgresql_database_url: str) -> None:
+    """The run's PostgreSQL database emptied for this test."""
+    engine = create_async_engine(postgresql_database_url)
+    try:
+        await empty_database(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def clean_redis(redis_server: RedisServer) -> RedisServer:
+    """The session redis-server, flushed for this test."""
+    redis_server.client().flushdb()
+    return redis_server
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server for this test alone: it may be paused, killed or restarted."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def cached_instance(
+    postgresql_database_url: str, clean_database: None, clean_redis: RedisServer
+) -> AppFactory:
+    """Factory of cached app instances on the run's PostgreSQL database (emptied once for the
+    test) and the session redis-server (flushed), as several processes of the service sharing
+    them would be. `redis_url` points an instance at another Redis; other keywords override
+    settings."""
+
+    def factory(
+        redis_url: str | None = None, **overrides: object
+    ) -> AbstractAsyncContextManager[AppAndClient]:
+        settings = make_settings(
+            postgresql_database_url, redis_url or clean_redis.url, redis_enabled=True, **overrides
+        )
+        return serve_app(settings, empty=False)
+
+    return factory
+
+
+@pytest.fixture
+async def app_and_client(
+    settings: Settings, clean_redis: RedisServer
+) -> AsyncIterator[AppAndClient]:
+    """The app of `settings` (both databases, cache on and off), emptied, over httpx."""
+    async with serve_app(settings) as served:
+        yield served
+
+
+@pytest.fixture
+def app(app_and_client: AppAndClient) -> FastAPI:
+    return app_and_client[0]
+
+
+@pytest.fixture
+def client(app_and_client: AppAndClient) -> httpx.AsyncClient:
+    return app_and_client[1]

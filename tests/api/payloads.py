@@ -1,4 +1,5 @@
-"""Request bodies for the REST API tests: one builder per entity, overridable per test.
+"""Request bodies for the tests that use the REST API (api, cache, resilience): one builder
+per entity, overridable per test.
 
 Every test builds its bodies here so that a change to an entity's required fields is made in
 one place; `overrides` replace (or, with `None`, explicitly null) single fields.
@@ -11,7 +12,7 @@ MISSING_ID = "00000000-0000-4000-8000-000000000000"
 
 
 def hero(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    return {
         "name": "Luna",
         "age": 9,
         "gender": "female",
@@ -20,33 +21,29 @@ def hero(**overrides: Any) -> dict[str, Any]:
         "interests": ["stars"],
         "strengths": ["climbing"],
         "language": "en",
+        **overrides,
     }
-    body.update(overrides)
-    return body
 
 
 def minimal_hero(**overrides: Any) -> dict[str, Any]:
     """Only the required hero fields: the optional ones take their defaults."""
-    body: dict[str, Any] = {"name": "Bolt", "age": 12, "gender": "male", "language": "en"}
-    body.update(overrides)
-    return body
+    return {"name": "Bolt", "age": 12, "gender": "male", "language": "en", **overrides}
 
 
 def child(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    return {
         "name": "Mila",
         "age": 5,
         "age_category": "3-5",
         "gender": "female",
         "interests": ["dragons", "trains"],
+        **overrides,
     }
-    body.update(overrides)
-    return body
 
 
 def story(**overrides: Any) -> dict[str, Any]:
     """A story without a child: its child_* fields are given by the client."""
-    body: dict[str, Any] = {
+    return {
         "title": "The Moon Lantern",
         "content": "Once upon a time a lantern wanted to visit the moon.",
         "moral": "Curiosity lights the way.",
@@ -56,9 +53,8 @@ def story(**overrides: Any) -> dict[str, Any]:
         "child_gender": "male",
         "child_interests": ["space"],
         "story_length": 5,
+        **overrides,
     }
-    body.update(overrides)
-    return body
 
 
 def story_of_child(child_id: str, **overrides: Any) -> dict[str, Any]:

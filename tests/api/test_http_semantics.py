@@ -20,6 +20,7 @@ from tests.support.redis_server import RedisServer
 ENTITIES = ["hero", "child", "story"]
 MODELS = {"hero": Hero, "child": Child, "story": Story}
 MAX_BODY = 1024 * 1024
+JSON = {"Content-Type": "application/json"}
 
 
 def etag(entity: dict[str, Any]) -> str:
@@ -28,6 +29,20 @@ def etag(entity: dict[str, Any]) -> str:
 
 async def create_entity(client: httpx.AsyncClient, entity: str) -> dict[str, Any]:
     return await create(client, entity, payloads.of(entity))
+
+
+async def post_raw(client: httpx.AsyncClient, entity: str, content: Any) -> httpx.Response:
+    """POST `content` (bytes, or an async iterator of them) as it is, declared as JSON."""
+    return await client.post(url(entity), content=content, headers=JSON)
+
+
+async def assert_refused_and_nothing_created(
+    client: httpx.AsyncClient, response: httpx.Response, entity: str, status: int = 422
+) -> None:
+    """The create was refused with `status` and a JSON `detail`, and nothing was stored."""
+    assert response.status_code == status
+    assert response.json()["detail"]
+    assert (await list_page(client, entity))["total"] == 0
 
 
 # -- ETag ------------------------------------------------------------------------------------
@@ -288,9 +303,7 @@ async def test_body_over_one_mebibyte_is_413_with_a_json_body(client: httpx.Asyn
     body = oversized_hero()
     assert len(body) > MAX_BODY
 
-    response = await client.post(
-        url("hero"), content=body, headers={"Content-Type": "application/json"}
-    )
+    response = await post_raw(client, "hero", body)
 
     assert response.status_code == 413
     assert response.headers["Content-Type"].startswith("application/json")
@@ -307,14 +320,10 @@ async def test_streamed_body_over_one_mebibyte_is_413_with_a_json_body(
         for start in range(0, len(body), 64 * 1024):
             yield body[start : start + 64 * 1024]
 
-    response = await client.post(
-        url("hero"), content=chunks(), headers={"Content-Type": "application/json"}
-    )
+    response = await post_raw(client, "hero", chunks())
 
     assert "Content-Length" not in response.request.headers
-    assert response.status_code == 413
-    assert response.json()["detail"]
-    assert (await list_page(client, "hero"))["total"] == 0
+    await assert_refused_and_nothing_created(client, response, "hero", status=413)
 
 
 async def test_oversized_update_is_413_and_changes_nothing(client: httpx.AsyncClient):
@@ -323,7 +332,7 @@ async def test_oversized_update_is_413_and_changes_nothing(client: httpx.AsyncCl
     response = await client.put(
         url("hero", hero["id"]),
         content=oversized_hero(),
-        headers={"Content-Type": "application/json"},
+        headers=JSON,
     )
 
     assert response.status_code == 413
@@ -337,9 +346,7 @@ async def test_body_of_exactly_one_mebibyte_is_not_refused_for_its_size(
     padded = body[:-1] + b" " * (MAX_BODY - len(body)) + b"}"
     assert len(padded) == MAX_BODY
 
-    response = await client.post(
-        url("story"), content=padded, headers={"Content-Type": "application/json"}
-    )
+    response = await post_raw(client, "story", padded)
 
     assert response.status_code == 201
     assert response.json()["title"] == payloads.story()["title"]
@@ -350,13 +357,9 @@ async def test_body_of_exactly_one_mebibyte_is_not_refused_for_its_size(
 
 @pytest.mark.parametrize("entity", ENTITIES)
 async def test_malformed_json_is_422(client: httpx.AsyncClient, entity: str):
-    response = await client.post(
-        url(entity), content=b'{"name": "Luna",', headers={"Content-Type": "application/json"}
-    )
+    response = await post_raw(client, entity, b'{"name": "Luna",')
 
-    assert response.status_code == 422
-    assert response.json()["detail"]
-    assert (await list_page(client, entity))["total"] == 0
+    await assert_refused_and_nothing_created(client, response, entity)
 
 
 @pytest.mark.parametrize(
@@ -365,13 +368,9 @@ async def test_malformed_json_is_422(client: httpx.AsyncClient, entity: str):
     ids=["single-quotes", "not-json", "trailing-garbage", "unclosed"],
 )
 async def test_every_kind_of_malformed_json_is_422(client: httpx.AsyncClient, raw: bytes):
-    response = await client.post(
-        url("hero"), content=raw, headers={"Content-Type": "application/json"}
-    )
+    response = await post_raw(client, "hero", raw)
 
-    assert response.status_code == 422
-    assert response.json()["detail"]
-    assert (await list_page(client, "hero"))["total"] == 0
+    await assert_refused_and_nothing_created(client, response, "hero")
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
@@ -384,7 +383,7 @@ async def test_malformed_json_on_update_is_422_and_changes_nothing(
         method,
         url("hero", hero["id"]),
         content=b'{"age": }',
-        headers={"Content-Type": "application/json"},
+        headers=JSON,
     )
 
     assert response.status_code == 422
@@ -397,9 +396,7 @@ async def test_malformed_json_on_update_is_422_and_changes_nothing(
     ids=["array", "string", "number", "null", "empty"],
 )
 async def test_a_body_that_is_not_a_json_object_is_422(client: httpx.AsyncClient, raw: bytes):
-    response = await client.post(
-        url("hero"), content=raw, headers={"Content-Type": "application/json"}
-    )
+    response = await post_raw(client, "hero", raw)
 
     assert response.status_code == 422
     assert response.json()["detail"]
@@ -416,13 +413,9 @@ async def test_a_body_that_is_not_a_json_object_is_422(client: httpx.AsyncClient
     ids=["invalid-utf8", "lone-surrogate", "nan", "infinity"],
 )
 async def test_undecodable_or_non_finite_input_is_422(client: httpx.AsyncClient, raw: bytes):
-    response = await client.post(
-        url("hero"), content=raw, headers={"Content-Type": "application/json"}
-    )
+    response = await post_raw(client, "hero", raw)
 
-    assert response.status_code == 422
-    assert response.json()["detail"]
-    assert (await list_page(client, "hero"))["total"] == 0
+    await assert_refused_and_nothing_created(client, response, "hero")
 
 
 @pytest.mark.parametrize(
@@ -439,13 +432,9 @@ async def test_undecodable_or_non_finite_input_is_422(client: httpx.AsyncClient,
     ids=["nan-inside", "lone-surrogate-key", "nested-too-deep"],
 )
 async def test_free_form_json_fields_must_be_plain_json(client: httpx.AsyncClient, raw: bytes):
-    response = await client.post(
-        url("story"), content=raw, headers={"Content-Type": "application/json"}
-    )
+    response = await post_raw(client, "story", raw)
 
-    assert response.status_code == 422
-    assert response.json()["detail"]
-    assert (await list_page(client, "story"))["total"] == 0
+    await assert_refused_and_nothing_created(client, response, "story")
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 `api` is the cached app on PostgreSQL; `api_any_db` is the same on SQLite and PostgreSQL.
 Both start from an empty database and an empty (session-wide) redis-server. Tests that kill,
-restart or password-protect Redis start their own `RedisServer` and use `serve()`.
+restart or password-protect Redis start their own `RedisServer` and use `serve()`. Request
+bodies come from `tests.api.payloads`.
 
 `Api.cached_read` is the workhorse: it reads twice and asserts that the second read was a
 cache hit (hits +1, misses unchanged in `GET /cache/stats`) with identical bytes.
@@ -19,13 +20,12 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.settings import Settings
-from app.main import create_app
-from tests.conftest import empty_database, make_settings
+from tests.api.helpers import COLLECTIONS, create, list_page, url
+from tests.api.payloads import API
+from tests.conftest import make_settings, serve_app
 from tests.support.redis_server import RedisServer
 
 ADMIN_TOKEN = "cache-admin-token-for-tests"
-API = "/api/v1"
-COLLECTIONS = {"hero": "heroes", "child": "children", "story": "stories"}
 ENTITY_OF_COLLECTION = {collection: entity for entity, collection in COLLECTIONS.items()}
 STAT_FIELDS = ("hits", "misses", "hit_rate", "sets", "invalidations", "errors")
 
@@ -37,42 +37,8 @@ def cache_settings(database_url: str, redis_url: str, **overrides: Any) -> Setti
     return make_settings(database_url, redis_url, **values)
 
 
-def path_of(entity: str, entity_id: str | None = None) -> str:
-    base = f"{API}/{COLLECTIONS[entity]}"
-    return base if entity_id is None else f"{base}/{entity_id}"
-
-
 def entity_of_path(path: str) -> str:
     return ENTITY_OF_COLLECTION[path.removeprefix(f"{API}/").split("/")[0]]
-
-
-def hero_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"name": "Luna", "age": 9, "gender": "female", "language": "en"}
-    body.update(overrides)
-    return body
-
-
-def child_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": "Mila",
-        "age": 5,
-        "age_category": "3-5",
-        "gender": "female",
-        "interests": ["trains"],
-    }
-    body.update(overrides)
-    return body
-
-
-def story_body(**overrides: Any) -> dict[str, Any]:
-    """A story; pass child_id=... to attach it to a child (its child_* fields then follow)."""
-    body: dict[str, Any] = {
-        "title": "The Moon Lantern",
-        "content": "Once upon a time a lantern wanted to visit the moon.",
-        "language": "en",
-    }
-    body.update(overrides)
-    return body
 
 
 class Api:
@@ -112,16 +78,16 @@ class Api:
 
     async def entry(self, entity: str, entity_id: str) -> dict[str, Any]:
         """GET by id (asserting a cache hit on the re-read); the body of a 200."""
-        response = await self.cached_read(path_of(entity, entity_id))
+        response = await self.cached_read(url(entity, entity_id))
         assert response.status_code == 200, response.text
         return response.json()
 
     async def entry_status(self, entity: str, entity_id: str) -> int:
-        return (await self.cached_read(path_of(entity, entity_id))).status_code
+        return (await self.cached_read(url(entity, entity_id))).status_code
 
     async def page(self, entity: str, **params: Any) -> dict[str, Any]:
         """A list page (asserting a cache hit on the re-read)."""
-        response = await self.cached_read(path_of(entity), params)
+        response = await self.cached_read(url(entity), params)
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -134,33 +100,27 @@ class Api:
 
     # -- uncached plain calls --------------------------------------------------------------
     async def get(self, entity: str, entity_id: str) -> httpx.Response:
-        return await self.http.get(path_of(entity, entity_id))
+        return await self.http.get(url(entity, entity_id))
 
     async def list(self, entity: str, **params: Any) -> dict[str, Any]:
-        response = await self.http.get(path_of(entity), params=params)
-        assert response.status_code == 200, response.text
-        return response.json()
+        return await list_page(self.http, entity, **params)
 
     # -- writes ----------------------------------------------------------------------------
     async def create(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self.http.post(path_of(entity), json=body)
-        assert response.status_code == 201, response.text
-        return response.json()
+        return await create(self.http, entity, body)
 
     async def patch(self, entity: str, entity_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        response = await self.http.patch(path_of(entity, entity_id), json=changes)
+        response = await self.http.patch(url(entity, entity_id), json=changes)
         assert response.status_code == 200, response.text
         return response.json()
 
     async def rate(self, story_id: str, rating: int) -> dict[str, Any]:
-        response = await self.http.put(
-            f"{path_of('story', story_id)}/rating", json={"rating": rating}
-        )
+        response = await self.http.put(f"{url('story', story_id)}/rating", json={"rating": rating})
         assert response.status_code == 200, response.text
         return response.json()
 
     async def delete(self, entity: str, entity_id: str) -> None:
-        response = await self.http.delete(path_of(entity, entity_id))
+        response = await self.http.delete(url(entity, entity_id))
         assert response.status_code == 204, response.text
 
     async def flush(self, what: str = "") -> dict[str, Any]:
@@ -174,54 +134,23 @@ class Api:
 
 
 @asynccontextmanager
-async def serve(
-    settings: Settings, *, flush: RedisServer | None = None, empty: bool = True
-) -> AsyncIterator[Api]:
-    """Run the app's lifespan and yield an `Api` on it; the database is emptied first and
-    the given redis-server flushed."""
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        if empty:
-            await empty_database(application)
-        if flush is not None:
-            flush.client().flushdb()
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tales.test") as http:
-            yield Api(http, application)
+async def serve(settings: Settings, *, empty: bool = True) -> AsyncIterator[Api]:
+    """`serve_app` with an `Api` on it: the database is emptied first unless `empty=False`."""
+    async with serve_app(settings, empty=empty) as (app, http):
+        yield Api(http, app)
 
 
 @pytest.fixture
-async def cached_app_api(
-    postgresql_database_url: str, redis_server: RedisServer
-) -> AsyncIterator[Api]:
-    async with serve(
-        cache_settings(postgresql_database_url, redis_server.url), flush=redis_server
-    ) as api:
+async def api(postgresql_database_url: str, clean_redis: RedisServer) -> AsyncIterator[Api]:
+    """The cached app on PostgreSQL with helpers."""
+    async with serve(cache_settings(postgresql_database_url, clean_redis.url)) as api:
         yield api
 
 
 @pytest.fixture
-def cached_app(cached_app_api: Api) -> FastAPI:
-    """The cached app on PostgreSQL (shared session redis-server, flushed)."""
-    return cached_app_api.app
-
-
-@pytest.fixture
-def cached_client(cached_app_api: Api) -> httpx.AsyncClient:
-    """An httpx client on the cached app on PostgreSQL."""
-    return cached_app_api.http
-
-
-@pytest.fixture
-def api(cached_app_api: Api) -> Api:
-    """The cached app on PostgreSQL with helpers."""
-    return cached_app_api
-
-
-@pytest.fixture
-async def api_any_db(database_url: str, redis_server: RedisServer) -> AsyncIterator[Api]:
+async def api_any_db(database_url: str, clean_redis: RedisServer) -> AsyncIterator[Api]:
     """The cached app on SQLite and on PostgreSQL (parametrized by `database_url`)."""
-    async with serve(cache_settings(database_url, redis_server.url), flush=redis_server) as api:
+    async with serve(cache_settings(database_url, clean_redis.url)) as api:
         yield api
 
 

@@ -10,46 +10,39 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.cache.conftest import (
-    Api,
-    all_keys,
-    cache_settings,
-    child_body,
-    hero_body,
-    path_of,
-    serve,
-    story_body,
-)
+from tests.api import payloads
+from tests.api.helpers import url
+from tests.cache.conftest import Api, all_keys, cache_settings, serve
 from tests.support.redis_server import RedisServer
 
 TTLS = {"hero": 900, "child": 700, "story": 400}
 
 
 @pytest.fixture
-async def ttl_api(postgresql_database_url: str, redis_server: RedisServer) -> AsyncIterator[Api]:
+async def ttl_api(postgresql_database_url: str, clean_redis: RedisServer) -> AsyncIterator[Api]:
     """A cached app with a distinct TTL per entity."""
     settings = cache_settings(
         postgresql_database_url,
-        redis_server.url,
+        clean_redis.url,
         cache_hero_ttl=TTLS["hero"],
         cache_child_ttl=TTLS["child"],
         cache_story_ttl=TTLS["story"],
     )
-    async with serve(settings, flush=redis_server) as api:
+    async with serve(settings) as api:
         yield api
 
 
 async def three_entities(api: Api) -> dict[str, dict[str, Any]]:
-    hero = await api.create("hero", hero_body())
-    child = await api.create("child", child_body())
-    story = await api.create("story", story_body(child_id=child["id"], hero_id=hero["id"]))
+    hero = await api.create("hero", payloads.hero())
+    child = await api.create("child", payloads.child())
+    story = await api.create("story", payloads.story_of_child(child["id"], hero_id=hero["id"]))
     return {"hero": hero, "child": child, "story": story}
 
 
 @pytest.mark.parametrize("entity", ["hero", "child", "story"])
 async def test_hit_serves_the_same_bytes_and_etag_as_the_miss(api: Api, entity: str) -> None:
     created = (await three_entities(api))[entity]
-    path = path_of(entity, created["id"])
+    path = url(entity, created["id"])
     before = await api.counters(entity)
 
     miss = await api.http.get(path)
@@ -71,8 +64,8 @@ async def test_hit_serves_the_same_bytes_and_etag_as_the_miss(api: Api, entity: 
 async def test_list_hit_serves_the_same_bytes_as_the_miss(api: Api) -> None:
     await three_entities(api)
     for entity in ("hero", "child", "story"):
-        miss = await api.http.get(path_of(entity))
-        hit = await api.cached_read(path_of(entity))
+        miss = await api.http.get(url(entity))
+        hit = await api.cached_read(url(entity))
         assert hit.content == miss.content
         assert hit.json()["total"] == 1
 
@@ -118,7 +111,7 @@ async def test_default_ttls_come_from_the_settings(api: Api, redis: Any) -> None
 
 async def test_pages_with_different_limit_and_offset_are_cached_separately(api: Api) -> None:
     names = ["Ada", "Bo", "Cy", "Di", "Ed"]
-    heroes = [await api.create("hero", hero_body(name=name)) for name in names]
+    heroes = [await api.create("hero", payloads.hero(name=name)) for name in names]
     newest_first = [hero["id"] for hero in reversed(heroes)]
     pages = [
         ({"limit": 2, "offset": 0}, newest_first[0:2]),
@@ -144,7 +137,7 @@ async def test_pages_with_different_limit_and_offset_are_cached_separately(api: 
 
 
 async def test_exact_child_query_has_its_own_exact_key(api: Api, redis: Any) -> None:
-    child = await api.create("child", child_body(name="Mila", age=5, gender="female"))
+    child = await api.create("child", payloads.child(name="Mila", age=5, gender="female"))
 
     ids = await api.ids("child", name="Mila", age=5, gender="female")
 
@@ -158,16 +151,18 @@ async def test_exact_child_query_has_its_own_exact_key(api: Api, redis: Any) -> 
 
 async def test_children_names_never_appear_in_redis_keys_or_cache_logs(
     postgresql_database_url: str,
-    redis_server: RedisServer,
+    clean_redis: RedisServer,
     redis: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="app.cache")  # before start-up: hit/fill logs too
-    settings = cache_settings(postgresql_database_url, redis_server.url)
-    async with serve(settings, flush=redis_server) as api:
-        child = await api.create("child", child_body(name="Zoë Secretname", age=7, gender="other"))
-        story = await api.create("story", story_body(child_id=child["id"]))
-        free = await api.create("story", story_body(child_name="Zoë Secretname", language="ru"))
+    settings = cache_settings(postgresql_database_url, clean_redis.url)
+    async with serve(settings) as api:
+        child = await api.create(
+            "child", payloads.child(name="Zoë Secretname", age=7, gender="other")
+        )
+        story = await api.create("story", payloads.story_of_child(child["id"]))
+        free = await api.create("story", payloads.story(child_name="Zoë Secretname", language="ru"))
 
         await api.entry("child", child["id"])
         await api.entry("story", story["id"])
@@ -199,7 +194,7 @@ GLOB_NAMES = ["*", "star*", "q?", "[ab]", "a", "b", "a:b", "a%3Ab", "a%b", "back
 
 
 async def test_glob_characters_and_colons_in_names_filter_exactly(api: Api, redis: Any) -> None:
-    heroes = {name: await api.create("hero", hero_body(name=name)) for name in GLOB_NAMES}
+    heroes = {name: await api.create("hero", payloads.hero(name=name)) for name in GLOB_NAMES}
 
     for name, hero in heroes.items():
         assert await api.ids("hero", name=name) == [hero["id"]], name
@@ -213,7 +208,7 @@ async def test_glob_characters_and_colons_in_names_filter_exactly(api: Api, redi
 
 
 async def test_glob_characters_do_not_break_invalidation(api: Api) -> None:
-    heroes = {name: await api.create("hero", hero_body(name=name)) for name in GLOB_NAMES}
+    heroes = {name: await api.create("hero", payloads.hero(name=name)) for name in GLOB_NAMES}
     colon, encoded, star = heroes["a:b"], heroes["a%3Ab"], heroes["*"]
     assert await api.ids("hero", name="a:b") == [colon["id"]]
     assert await api.ids("hero", name="a%3Ab") == [encoded["id"]]
@@ -260,15 +255,15 @@ async def test_a_missing_entity_is_not_cached_and_is_found_once_created(
 
 
 async def test_due_entries_are_refreshed_early_from_the_database(
-    postgresql_database_url: str, redis_server: RedisServer
+    postgresql_database_url: str, clean_redis: RedisServer
 ) -> None:
     """XFetch: with a huge beta every read finds its entry due for an early refresh, so it must
     reload it from the database (here changed behind the cache's back) and store it again."""
     settings = cache_settings(
-        postgresql_database_url, redis_server.url, cache_early_refresh_beta=1e15
+        postgresql_database_url, clean_redis.url, cache_early_refresh_beta=1e15
     )
-    async with serve(settings, flush=redis_server) as api:
-        hero = await api.create("hero", hero_body(name="Before"))
+    async with serve(settings) as api:
+        hero = await api.create("hero", payloads.hero(name="Before"))
         assert (await api.get("hero", hero["id"])).json()["name"] == "Before"
         assert (await api.list("hero"))["items"][0]["name"] == "Before"
         async with api.app.state.engine.begin() as connection:

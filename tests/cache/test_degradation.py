@@ -3,21 +3,13 @@ mid-run, corrupt entries, and disabled altogether. Each test runs its own redis-
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from tests.cache.conftest import (
-    ADMIN_TOKEN,
-    Api,
-    all_keys,
-    cache_settings,
-    child_body,
-    hero_body,
-    serve,
-    story_body,
-)
+from tests.api import payloads
+from tests.cache.conftest import ADMIN_TOKEN, Api, all_keys, cache_settings, serve
 from tests.conftest import make_settings
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
@@ -30,17 +22,11 @@ FAST_FAILURE = {
 }
 
 
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
 async def exercise_crud(api: Api) -> None:
     """Create, read, list, update and delete every entity; the answers must come from the DB."""
-    hero = await api.create("hero", hero_body(name="Offline"))
-    child = await api.create("child", child_body(name="Nina"))
-    story = await api.create("story", story_body(child_id=child["id"], hero_id=hero["id"]))
+    hero = await api.create("hero", payloads.hero(name="Offline"))
+    child = await api.create("child", payloads.child(name="Nina"))
+    story = await api.create("story", payloads.story_of_child(child["id"], hero_id=hero["id"]))
     for _ in range(2):
         assert (await api.get("hero", hero["id"])).json() == hero
         assert (await api.get("story", story["id"])).json()["child_name"] == "Nina"
@@ -98,10 +84,10 @@ async def test_redis_killed_mid_run_then_restarted_never_serves_pre_outage_value
     # appendonly: the pre-outage entries survive the restart, so serving them would be visible
     with RedisServer(appendonly=True) as server:
         settings = cache_settings(postgresql_database_url, server.url, **FAST_FAILURE)
-        async with serve(settings, flush=server) as api:
-            hero = await api.create("hero", hero_body(name="Before", language="en"))
-            child = await api.create("child", child_body(name="Kim"))
-            story = await api.create("story", story_body(child_id=child["id"], title="Old"))
+        async with serve(settings) as api:
+            hero = await api.create("hero", payloads.hero(name="Before", language="en"))
+            child = await api.create("child", payloads.child(name="Kim"))
+            story = await api.create("story", payloads.story_of_child(child["id"], title="Old"))
             assert (await api.entry("hero", hero["id"]))["name"] == "Before"
             assert await api.ids("hero", language="en") == [hero["id"]]
             assert await api.ids("hero", language="ru") == []
@@ -114,7 +100,7 @@ async def test_redis_killed_mid_run_then_restarted_never_serves_pre_outage_value
             assert (await api.get("hero", hero["id"])).json()["name"] == "Before"
             assert (await api.list("hero", language="en"))["total"] == 1
             await api.patch("hero", hero["id"], {"name": "During", "language": "ru"})
-            added = await api.create("hero", hero_body(name="Added", language="ru"))
+            added = await api.create("hero", payloads.hero(name="Added", language="ru"))
             await api.patch("story", story["id"], {"title": "New"})
             await api.patch("child", child["id"], {"name": "Lee"})
             assert (await api.get("hero", hero["id"])).json()["name"] == "During"
@@ -172,51 +158,54 @@ CORRUPTIONS: dict[str, Callable[[bytes, str], bytes]] = {
 }
 
 
+@pytest.fixture
+async def own_redis_api(postgresql_database_url: str, own_redis: RedisServer) -> AsyncIterator[Api]:
+    """The cached app on a redis-server of this test alone, whose entries the test corrupts."""
+    async with serve(cache_settings(postgresql_database_url, own_redis.url)) as api:
+        yield api
+
+
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
 async def test_corrupt_entry_is_answered_from_the_database_and_replaced(
-    postgresql_database_url: str, own_redis: RedisServer, corruption: str
+    own_redis_api: Api, own_redis: RedisServer, corruption: str
 ) -> None:
-    redis = own_redis.client()
-    settings = cache_settings(postgresql_database_url, own_redis.url)
-    async with serve(settings) as api:
-        hero = await api.create("hero", hero_body(name="Intact"))
-        key = f"tales:hero:{hero['id']}"
-        await api.entry("hero", hero["id"])
-        good = redis.get(key)
-        redis.set(key, CORRUPTIONS[corruption](good, current_epoch(redis, "hero")), ex=600)
+    api, redis = own_redis_api, own_redis.client()
+    hero = await api.create("hero", payloads.hero(name="Intact"))
+    key = f"tales:hero:{hero['id']}"
+    await api.entry("hero", hero["id"])
+    good = redis.get(key)
+    redis.set(key, CORRUPTIONS[corruption](good, current_epoch(redis, "hero")), ex=600)
 
-        response = await api.get("hero", hero["id"])
+    response = await api.get("hero", hero["id"])
 
-        assert response.status_code == 200
-        assert parsed(response.content) == hero, f"served {response.content!r}"
-        assert response.headers["etag"] == f'"{hero["id"]}.1"'
-        replaced = json.loads(redis.get(key))
-        assert replaced["entity"] == hero
-        assert (await api.entry("hero", hero["id"])) == hero  # cached again: a hit
+    assert response.status_code == 200
+    assert parsed(response.content) == hero, f"served {response.content!r}"
+    assert response.headers["etag"] == f'"{hero["id"]}.1"'
+    replaced = json.loads(redis.get(key))
+    assert replaced["entity"] == hero
+    assert (await api.entry("hero", hero["id"])) == hero  # cached again: a hit
 
 
 @pytest.mark.parametrize(
     "corruption", ["not-json", "json-of-another-shape", "truncated", "truncated-by-one-byte"]
 )
 async def test_corrupt_list_page_is_answered_from_the_database_and_replaced(
-    postgresql_database_url: str, own_redis: RedisServer, corruption: str
+    own_redis_api: Api, own_redis: RedisServer, corruption: str
 ) -> None:
-    redis = own_redis.client()
-    settings = cache_settings(postgresql_database_url, own_redis.url)
-    async with serve(settings) as api:
-        heroes = [await api.create("hero", hero_body(name=n)) for n in ("One", "Two")]
-        page = await api.page("hero", language="en")
-        (key,) = [k for k in all_keys(redis) if k.startswith("tales:hero:lang:en:")]
-        redis.set(key, CORRUPTIONS[corruption](redis.get(key), current_epoch(redis, "hero")))
+    api, redis = own_redis_api, own_redis.client()
+    heroes = [await api.create("hero", payloads.hero(name=n)) for n in ("One", "Two")]
+    page = await api.page("hero", language="en")
+    (key,) = [k for k in all_keys(redis) if k.startswith("tales:hero:lang:en:")]
+    redis.set(key, CORRUPTIONS[corruption](redis.get(key), current_epoch(redis, "hero")))
 
-        response = await api.http.get("/api/v1/heroes", params={"language": "en"})
+    response = await api.http.get("/api/v1/heroes", params={"language": "en"})
 
-        assert response.status_code == 200
-        served = parsed(response.content)
-        assert served == page, f"served {response.content!r}"
-        assert [item["id"] for item in served["items"]] == [h["id"] for h in reversed(heroes)]
-        assert json.loads(redis.get(key))["entity"] == page
-        assert await api.page("hero", language="en") == page
+    assert response.status_code == 200
+    served = parsed(response.content)
+    assert served == page, f"served {response.content!r}"
+    assert [item["id"] for item in served["items"]] == [h["id"] for h in reversed(heroes)]
+    assert json.loads(redis.get(key))["entity"] == page
+    assert await api.page("hero", language="en") == page
 
 
 def tales_clients(redis: Any) -> list[dict[str, Any]]:

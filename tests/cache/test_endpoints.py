@@ -1,22 +1,20 @@
 """The /cache endpoints (statistics, admin flush) and the cache part of /health/ready."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from tests.api import payloads
+from tests.api.helpers import url
 from tests.cache.conftest import (
     ADMIN_TOKEN,
     STAT_FIELDS,
     Api,
     cache_settings,
-    child_body,
     entity_of_path,
-    hero_body,
-    path_of,
     serve,
-    story_body,
 )
 from tests.conftest import make_settings
 from tests.support.redis_server import RedisServer
@@ -25,20 +23,14 @@ FLUSH_PATHS = ["/cache", "/cache/heroes", "/cache/children", "/cache/stories"]
 PASSWORD = "s3cret-Pa55word"
 
 
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
 # -- GET /cache/stats ----------------------------------------------------------------------
 async def test_stats_count_hits_misses_and_writes_per_entity_and_in_total(api: Api) -> None:
-    hero = await api.create("hero", hero_body())
-    await api.http.get(path_of("hero", hero["id"]))  # miss
-    await api.http.get(path_of("hero", hero["id"]))  # hit
-    await api.http.get(path_of("child"))  # miss
-    await api.http.get(path_of("child"))  # hit
-    await api.http.get(path_of("child"))  # hit
+    hero = await api.create("hero", payloads.hero())
+    await api.http.get(url("hero", hero["id"]))  # miss
+    await api.http.get(url("hero", hero["id"]))  # hit
+    await api.http.get(url("child"))  # miss
+    await api.http.get(url("child"))  # hit
+    await api.http.get(url("child"))  # hit
 
     stats = await api.stats()
 
@@ -70,7 +62,7 @@ async def test_stats_say_disabled_when_redis_is_disabled(
 ) -> None:
     settings = make_settings(postgresql_database_url, redis_server.url, redis_enabled=False)
     async with serve(settings) as api:
-        hero = await api.create("hero", hero_body())
+        hero = await api.create("hero", payloads.hero())
         assert (await api.get("hero", hero["id"])).status_code == 200
         stats = await api.stats()
     assert stats["status"] == "disabled"
@@ -89,8 +81,8 @@ async def test_stats_show_the_redis_url_without_its_password(
             assert PASSWORD in server.url
         else:
             settings = cache_settings(postgresql_database_url, plain_url, redis_password=PASSWORD)
-        async with serve(settings, flush=server) as api:
-            hero = await api.create("hero", hero_body())
+        async with serve(settings) as api:
+            hero = await api.create("hero", payloads.hero())
             await api.entry("hero", hero["id"])  # authenticated: the re-read is a hit
             response = await api.http.get("/cache/stats")
 
@@ -175,9 +167,9 @@ async def assert_read_hits(api: Api, path: str) -> None:
 
 
 async def test_flushing_heroes_makes_hero_reads_miss_but_keeps_children_cached(api: Api) -> None:
-    hero = await api.create("hero", hero_body())
-    child = await api.create("child", child_body())
-    story = await api.create("story", story_body(child_id=child["id"]))
+    hero = await api.create("hero", payloads.hero())
+    child = await api.create("child", payloads.child())
+    story = await api.create("story", payloads.story_of_child(child["id"]))
     for entity, entity_id in (("hero", hero["id"]), ("child", child["id"]), ("story", story["id"])):
         await warm(api, entity, entity_id)
 
@@ -185,19 +177,19 @@ async def test_flushing_heroes_makes_hero_reads_miss_but_keeps_children_cached(a
 
     assert body["flushed"] == ["hero"]
     assert body["deleted_keys"] == 2  # the hero's entry and the hero page
-    await assert_read_misses(api, path_of("hero", hero["id"]))
-    await assert_read_misses(api, path_of("hero"))
+    await assert_read_misses(api, url("hero", hero["id"]))
+    await assert_read_misses(api, url("hero"))
     for entity, entity_id in (("child", child["id"]), ("story", story["id"])):
-        await assert_read_hits(api, path_of(entity, entity_id))
-        await assert_read_hits(api, path_of(entity))
-    await assert_read_hits(api, path_of("hero", hero["id"]))  # cached again
+        await assert_read_hits(api, url(entity, entity_id))
+        await assert_read_hits(api, url(entity))
+    await assert_read_hits(api, url("hero", hero["id"]))  # cached again
 
 
 async def test_flush_all_keeps_keys_outside_the_prefix_and_of_other_prefixes(
     postgresql_database_url: str, redis_server: RedisServer, api: Api, redis: Any
 ) -> None:
-    hero = await api.create("hero", hero_body())
-    child = await api.create("child", child_body())
+    hero = await api.create("hero", payloads.hero())
+    child = await api.create("child", payloads.child())
     await warm(api, "hero", hero["id"])
     await warm(api, "child", child["id"])
     redis.set("other:keep", "value", ex=500)
@@ -216,14 +208,14 @@ async def test_flush_all_keeps_keys_outside_the_prefix_and_of_other_prefixes(
         assert redis.get("other:keep") == b"value"
         assert 490 < redis.ttl("other:keep") <= 500
         assert redis.get("talesX:hero:keep") == b"value"
-        await assert_read_hits(guest, path_of("hero", hero["id"]))
-    await assert_read_misses(api, path_of("hero", hero["id"]))
-    await assert_read_misses(api, path_of("child", child["id"]))
-    await assert_read_misses(api, path_of("child"))
+        await assert_read_hits(guest, url("hero", hero["id"]))
+    await assert_read_misses(api, url("hero", hero["id"]))
+    await assert_read_misses(api, url("child", child["id"]))
+    await assert_read_misses(api, url("child"))
 
 
 async def test_flush_then_write_never_serves_the_pre_flush_value(api: Api) -> None:
-    hero = await api.create("hero", hero_body(name="First"))
+    hero = await api.create("hero", payloads.hero(name="First"))
     await warm(api, "hero", hero["id"])
     await api.flush("heroes")
     await api.patch("hero", hero["id"], {"name": "Second"})
@@ -282,13 +274,13 @@ async def test_readiness_says_disabled_when_redis_is_disabled(
 
 
 async def test_redis_db_setting_wins_over_the_database_in_the_url(
-    postgresql_database_url: str, redis_server: RedisServer
+    postgresql_database_url: str, clean_redis: RedisServer
 ) -> None:
-    redis_server.client(db=3).flushdb()
-    settings = cache_settings(postgresql_database_url, redis_server.url, redis_db=3)
+    clean_redis.client(db=3).flushdb()
+    settings = cache_settings(postgresql_database_url, clean_redis.url, redis_db=3)
     assert settings.redis_url.endswith("/0")
-    async with serve(settings, flush=redis_server) as api:
-        hero = await api.create("hero", hero_body())
+    async with serve(settings) as api:
+        hero = await api.create("hero", payloads.hero())
         await api.get("hero", hero["id"])
-    assert redis_server.client(db=3).exists(f"tales:hero:{hero['id']}")
-    assert not redis_server.client(db=0).exists(f"tales:hero:{hero['id']}")
+    assert clean_redis.client(db=3).exists(f"tales:hero:{hero['id']}")
+    assert not clean_redis.client(db=0).exists(f"tales:hero:{hero['id']}")

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from app.cache.invalidation import INVALIDATION_RULES
-from tests.cache.conftest import Api, child_body, hero_body, story_body
+from tests.api import payloads
+from tests.cache.conftest import Api
 
 SNAPSHOT = ("child_name", "age_category", "child_gender", "child_interests")
 
@@ -25,7 +26,7 @@ def snapshot(story: dict[str, Any]) -> dict[str, Any]:
 # -- heroes --------------------------------------------------------------------------------
 async def test_hero_create_appears_in_every_hero_list(api_any_db: Api) -> None:
     api = api_any_db
-    await api.create("hero", hero_body(name="Existing", language="en"))
+    await api.create("hero", payloads.hero(name="Existing", language="en"))
     lists: list[dict[str, Any]] = [
         {},
         {"language": "en"},
@@ -36,7 +37,7 @@ async def test_hero_create_appears_in_every_hero_list(api_any_db: Api) -> None:
     before = [await api.page("hero", **params) for params in lists]
     assert [page["total"] for page in before] == [1, 1, 0, 0, 1]
 
-    nova = await api.create("hero", hero_body(name="Nova", language="en"))
+    nova = await api.create("hero", payloads.hero(name="Nova", language="en"))
 
     for params in lists:
         page = await api.page("hero", **params)
@@ -48,7 +49,7 @@ async def test_hero_create_appears_in_every_hero_list(api_any_db: Api) -> None:
 
 async def test_hero_update_moves_hero_between_language_and_name_lists(api_any_db: Api) -> None:
     api = api_any_db
-    hero = await api.create("hero", hero_body(name="Old Name", language="en"))
+    hero = await api.create("hero", payloads.hero(name="Old Name", language="en"))
     hero_id = hero["id"]
     assert (await api.entry("hero", hero_id))["name"] == "Old Name"
     assert hero_id in await api.ids("hero")
@@ -73,10 +74,10 @@ async def test_hero_update_moves_hero_between_language_and_name_lists(api_any_db
 
 async def test_hero_delete_removes_it_and_detaches_it_from_stories(api_any_db: Api) -> None:
     api = api_any_db
-    hero = await api.create("hero", hero_body(name="Gone", language="ru"))
-    child = await api.create("child", child_body())
-    told = await api.create("story", story_body(hero_id=hero["id"], language="ru"))
-    childs = await api.create("story", story_body(hero_id=hero["id"], child_id=child["id"]))
+    hero = await api.create("hero", payloads.hero(name="Gone", language="ru"))
+    child = await api.create("child", payloads.child())
+    told = await api.create("story", payloads.story(hero_id=hero["id"], language="ru"))
+    childs = await api.create("story", payloads.story_of_child(child["id"], hero_id=hero["id"]))
     stories = (told["id"], childs["id"])
 
     assert (await api.entry("hero", hero["id"]))["name"] == "Gone"
@@ -115,7 +116,7 @@ async def test_hero_delete_removes_it_and_detaches_it_from_stories(api_any_db: A
 # -- children ------------------------------------------------------------------------------
 async def test_child_create_appears_in_name_exact_and_unfiltered_lists(api_any_db: Api) -> None:
     api = api_any_db
-    await api.create("child", child_body(name="Other"))
+    await api.create("child", payloads.child(name="Other"))
     lists: list[dict[str, Any]] = [
         {},
         {"name": "Zed"},
@@ -127,7 +128,7 @@ async def test_child_create_appears_in_name_exact_and_unfiltered_lists(api_any_d
     before = [await api.page("child", **params) for params in lists]
     assert [page["total"] for page in before] == [1, 0, 0, 0, 0, 0]
 
-    zed = await api.create("child", child_body(name="Zed", age=6, gender="male"))
+    zed = await api.create("child", payloads.child(name="Zed", age=6, gender="male"))
 
     for params in lists:
         assert zed["id"] in await api.ids("child", **params), params
@@ -136,11 +137,11 @@ async def test_child_create_appears_in_name_exact_and_unfiltered_lists(api_any_d
 
 async def test_child_update_follows_into_child_lists_and_its_stories(api_any_db: Api) -> None:
     api = api_any_db
-    child = await api.create("child", child_body(name="Alice", age=5, gender="female"))
+    child = await api.create("child", payloads.child(name="Alice", age=5, gender="female"))
     child_id = child["id"]
-    en = await api.create("story", story_body(child_id=child_id, language="en"))
-    ru = await api.create("story", story_body(child_id=child_id, language="ru"))
-    other = await api.create("story", story_body(child_name="Somebody", language="en"))
+    en = await api.create("story", payloads.story_of_child(child_id, language="en"))
+    ru = await api.create("story", payloads.story_of_child(child_id, language="ru"))
+    other = await api.create("story", payloads.story(child_name="Somebody", language="en"))
     stories = (en["id"], ru["id"])
 
     old_exact = {"name": "Alice", "age": 5, "gender": "female"}
@@ -205,14 +206,14 @@ async def test_child_update_follows_into_child_lists_and_its_stories(api_any_db:
 
 async def test_child_delete_deletes_its_stories_everywhere(api_any_db: Api) -> None:
     api = api_any_db
-    child = await api.create("child", child_body(name="Alice"))
-    keeper = await api.create("child", child_body(name="Keeper"))
+    child = await api.create("child", payloads.child(name="Alice"))
+    keeper = await api.create("child", payloads.child(name="Keeper"))
     child_id = child["id"]
     mine = [
-        (await api.create("story", story_body(child_id=child_id, language=lang)))["id"]
+        (await api.create("story", payloads.story_of_child(child_id, language=lang)))["id"]
         for lang in ("en", "ru")
     ]
-    kept = (await api.create("story", story_body(child_id=keeper["id"], language="en")))["id"]
+    kept = (await api.create("story", payloads.story_of_child(keeper["id"], language="en")))["id"]
 
     assert (await api.entry("child", child_id))["name"] == "Alice"
     for params in ({}, {"name": "Alice"}, {"name": "Alice", "age": 5, "gender": "female"}):
@@ -249,8 +250,8 @@ async def test_story_create_appears_in_the_lists_of_its_child_and_language(
     api_any_db: Api,
 ) -> None:
     api = api_any_db
-    child = await api.create("child", child_body(name="Alice"))
-    await api.create("story", story_body(language="ru", child_name="Boris"))
+    child = await api.create("child", payloads.child(name="Alice"))
+    await api.create("story", payloads.story(language="ru", child_name="Boris"))
     lists: list[dict[str, Any]] = [
         {},
         {"child_id": child["id"]},
@@ -261,7 +262,7 @@ async def test_story_create_appears_in_the_lists_of_its_child_and_language(
     before = [await api.page("story", **params) for params in lists]
     assert [page["total"] for page in before] == [1, 0, 0, 0, 0]
 
-    story = await api.create("story", story_body(child_id=child["id"], language="en"))
+    story = await api.create("story", payloads.story_of_child(child["id"], language="en"))
 
     for params in lists:
         items = await api.items("story", **params)
@@ -272,9 +273,9 @@ async def test_story_create_appears_in_the_lists_of_its_child_and_language(
 
 async def test_story_update_moves_it_between_child_and_language_lists(api_any_db: Api) -> None:
     api = api_any_db
-    alice = await api.create("child", child_body(name="Alice"))
-    dan = await api.create("child", child_body(name="Dan", gender="male"))
-    story = await api.create("story", story_body(child_id=alice["id"], language="en"))
+    alice = await api.create("child", payloads.child(name="Alice"))
+    dan = await api.create("child", payloads.child(name="Dan", gender="male"))
+    story = await api.create("story", payloads.story_of_child(alice["id"], language="en"))
     story_id = story["id"]
 
     assert (await api.entry("story", story_id))["title"] == "The Moon Lantern"
@@ -317,8 +318,8 @@ async def test_story_update_moves_it_between_child_and_language_lists(api_any_db
 
 async def test_story_rating_shows_in_the_story_and_its_lists(api_any_db: Api) -> None:
     api = api_any_db
-    child = await api.create("child", child_body(name="Alice"))
-    story = await api.create("story", story_body(child_id=child["id"], language="ru"))
+    child = await api.create("child", payloads.child(name="Alice"))
+    story = await api.create("story", payloads.story_of_child(child["id"], language="ru"))
     story_id = story["id"]
     lists: list[dict[str, Any]] = [
         {},
@@ -341,9 +342,9 @@ async def test_story_rating_shows_in_the_story_and_its_lists(api_any_db: Api) ->
 
 async def test_story_delete_removes_it_from_its_entry_and_lists(api_any_db: Api) -> None:
     api = api_any_db
-    child = await api.create("child", child_body(name="Alice"))
-    story = await api.create("story", story_body(child_id=child["id"], language="en"))
-    sibling = await api.create("story", story_body(child_id=child["id"], language="en"))
+    child = await api.create("child", payloads.child(name="Alice"))
+    story = await api.create("story", payloads.story_of_child(child["id"], language="en"))
+    sibling = await api.create("story", payloads.story_of_child(child["id"], language="en"))
     lists: list[dict[str, Any]] = [
         {},
         {"child_id": child["id"]},

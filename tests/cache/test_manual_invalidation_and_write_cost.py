@@ -10,25 +10,16 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.database import UnitOfWork
-from app.main import create_app
-from tests.conftest import empty_database, make_settings
+from tests.conftest import AppAndClient, AppFactory
 from tests.support.redis_server import RedisServer
 
 HEROES = "/api/v1/heroes"
 
 
 @pytest.fixture
-async def served(
-    postgresql_database_url: str, redis_server: RedisServer
-) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    settings = make_settings(postgresql_database_url, redis_server.url, redis_enabled=True)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        await empty_database(app)
-        redis_server.client().flushdb()
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://tales.test") as client:
-            yield app, client
+async def served(cached_instance: AppFactory) -> AsyncIterator[AppAndClient]:
+    async with cached_instance() as app_and_client:
+        yield app_and_client
 
 
 def hero_repository(app: FastAPI) -> Any:

@@ -90,19 +90,17 @@ async def _hits(client: httpx.AsyncClient) -> int:
     return (await client.get("/cache/stats")).json()["entities"]["hero"]["hits"]
 
 
-async def test_no_stale_read_with_concurrent_writers_on_two_instances(
-    cached_app, clean_database
-) -> None:
-    async with cached_app() as (_, first), cached_app() as (_, second):
+async def test_no_stale_read_with_concurrent_writers_on_two_instances(cached_instance) -> None:
+    async with cached_instance() as (_, first), cached_instance() as (_, second):
         ledger = await _run([first, second], [first, second, first, second], seed=7)
         assert ledger.violations == []
         assert ledger.writes > 20 and ledger.reads > 100
         assert await _hits(first) + await _hits(second) > 0  # the cache was really in play
 
 
-async def test_no_stale_read_while_redis_hangs_and_returns(cached_app, clean_database) -> None:
+async def test_no_stale_read_while_redis_hangs_and_returns(cached_instance) -> None:
     with RedisServer() as redis:
-        async with cached_app(
+        async with cached_instance(
             redis_url=redis.url,
             redis_socket_timeout=0.05,
             redis_connect_timeout=0.05,

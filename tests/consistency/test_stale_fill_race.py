@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from app.heroes.repository import HeroRepository
@@ -49,9 +50,29 @@ def pause_list(monkeypatch: pytest.MonkeyPatch) -> Pause:
     return pause
 
 
+async def create_hero_then_arm(
+    client: httpx.AsyncClient, pause: Pause
+) -> tuple[dict[str, Any], str]:
+    """Create the hero with `pause` disarmed, then arm it for the next load; returns the hero
+    and its URL."""
+    pause.armed = False
+    hero = (await client.post(HEROES, json=HERO)).json()
+    pause.armed = True
+    return hero, f"{HEROES}/{hero['id']}"
+
+
+async def start_paused_read(
+    client: httpx.AsyncClient, pause: Pause, url: str, params: dict[str, str] | None = None
+) -> asyncio.Task[httpx.Response]:
+    """Start a GET and return once `pause` holds its database load (read, not stored yet)."""
+    reader = asyncio.create_task(client.get(url, params=params))
+    await asyncio.wait_for(pause.loaded.wait(), 5)
+    return reader
+
+
 @pytest.fixture
-async def hero_app(cached_app, clean_database) -> AsyncIterator[Any]:
-    async with cached_app() as (_app, client):
+async def hero_app(cached_instance) -> AsyncIterator[Any]:
+    async with cached_instance() as (_app, client):
         yield client
 
 
@@ -59,13 +80,9 @@ async def test_reader_paused_before_fill_cannot_store_row_older_than_write(
     hero_app, pause_get: Pause, redis_server
 ) -> None:
     client = hero_app
-    pause_get.armed = False
-    hero = (await client.post(HEROES, json=HERO)).json()
-    url = f"{HEROES}/{hero['id']}"
-    pause_get.armed = True
+    hero, url = await create_hero_then_arm(client, pause_get)
 
-    reader = asyncio.create_task(client.get(url))
-    await asyncio.wait_for(pause_get.loaded.wait(), 5)  # reader holds version 1, not stored yet
+    reader = await start_paused_read(client, pause_get, url)  # holds version 1, not stored yet
 
     write = await client.patch(url, json={"name": "Luna Moon"})
     assert write.status_code == 200 and write.json()["version"] == 2
@@ -88,13 +105,9 @@ async def test_reader_joining_an_older_load_after_a_write_reads_the_new_version(
     """A request that starts after the write was acknowledged must not take the result of a
     single-flight load that began before it."""
     client = hero_app
-    pause_get.armed = False
-    hero = (await client.post(HEROES, json=HERO)).json()
-    url = f"{HEROES}/{hero['id']}"
-    pause_get.armed = True
+    _hero, url = await create_hero_then_arm(client, pause_get)
 
-    leader = asyncio.create_task(client.get(url))
-    await asyncio.wait_for(pause_get.loaded.wait(), 5)
+    leader = await start_paused_read(client, pause_get, url)
     assert (await client.patch(url, json={"age": 8})).status_code == 200
 
     follower = asyncio.create_task(client.get(url))  # starts after the acknowledged write
@@ -110,8 +123,8 @@ async def test_list_fill_made_before_a_write_lands_where_nobody_reads(
 ) -> None:
     client = hero_app
     pause_list.armed = True
-    reader = asyncio.create_task(client.get(HEROES, params={"language": "en"}))
-    await asyncio.wait_for(pause_list.loaded.wait(), 5)  # read the empty list, not stored
+    # the reader read the empty list and has not stored it yet
+    reader = await start_paused_read(client, pause_list, HEROES, params={"language": "en"})
 
     created = await client.post(HEROES, json=HERO)
     assert created.status_code == 201
@@ -125,21 +138,17 @@ async def test_list_fill_made_before_a_write_lands_where_nobody_reads(
 
 async def test_delete_is_not_undone_by_a_paused_reader(hero_app, pause_get: Pause) -> None:
     client = hero_app
-    pause_get.armed = False
-    hero = (await client.post(HEROES, json=HERO)).json()
-    url = f"{HEROES}/{hero['id']}"
-    pause_get.armed = True
+    _hero, url = await create_hero_then_arm(client, pause_get)
 
-    reader = asyncio.create_task(client.get(url))
-    await asyncio.wait_for(pause_get.loaded.wait(), 5)
+    reader = await start_paused_read(client, pause_get, url)
     assert (await client.delete(url)).status_code == 204
     pause_get.resume.set()
     await reader
     assert (await client.get(url)).status_code == 404
 
 
-async def test_write_seen_by_a_second_instance_sharing_redis(cached_app, clean_database) -> None:
-    async with cached_app() as (_, first), cached_app() as (_, second):
+async def test_write_seen_by_a_second_instance_sharing_redis(cached_instance) -> None:
+    async with cached_instance() as (_, first), cached_instance() as (_, second):
         hero = (await first.post(HEROES, json=HERO)).json()
         url = f"{HEROES}/{hero['id']}"
         assert (await second.get(url)).json()["version"] == 1  # cached by the second
@@ -151,18 +160,14 @@ async def test_write_seen_by_a_second_instance_sharing_redis(cached_app, clean_d
 
 
 async def test_reader_arriving_after_a_write_does_not_join_an_older_load_while_redis_is_down(
-    cached_app, clean_database, pause_get: Pause
+    cached_instance, pause_get: Pause
 ) -> None:
     """With Redis unreachable there is no marker to compare with: a load that began before a
     write this process acknowledged must take no new callers."""
-    async with cached_app(redis_url=f"redis://127.0.0.1:{free_port()}/0") as (_app, client):
-        pause_get.armed = False
-        hero = (await client.post(HEROES, json=HERO)).json()
-        url = f"{HEROES}/{hero['id']}"
-        pause_get.armed = True
+    async with cached_instance(redis_url=f"redis://127.0.0.1:{free_port()}/0") as (_app, client):
+        _hero, url = await create_hero_then_arm(client, pause_get)
 
-        leader = asyncio.create_task(client.get(url))
-        await asyncio.wait_for(pause_get.loaded.wait(), 5)
+        leader = await start_paused_read(client, pause_get, url)
         assert (await client.patch(url, json={"age": 9})).status_code == 200
 
         follower = asyncio.create_task(client.get(url))

@@ -1,39 +1,5 @@
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-
 import httpx
-import pytest
-from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
-
-from app.main import create_app
-from tests.conftest import make_settings
-from tests.support.redis_server import RedisServer
-
-AppFactory = Callable[..., AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]]
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    """A Redis of this test only: the tests kill it."""
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def app_factory(postgresql_database_url: str) -> AppFactory:
-    @asynccontextmanager
-    async def factory(
-        redis_url: str, **overrides: object
-    ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-        settings = make_settings(postgresql_database_url, redis_url, **overrides)
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://tales.test") as c:
-                yield app, c
-
-    return factory
 
 
 class Scrape:

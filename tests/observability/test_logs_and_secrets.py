@@ -67,7 +67,7 @@ def lines(caplog: pytest.LogCaptureFixture, level: int, start: str) -> list[str]
 
 
 async def test_logs_and_answers_carry_no_secrets_nor_child_names(
-    app_factory,
+    cached_instance,
     protected_redis: RedisServer,
     password: str,
     caplog: pytest.LogCaptureFixture,
@@ -75,7 +75,7 @@ async def test_logs_and_answers_carry_no_secrets_nor_child_names(
     token = f"admin-{secrets.token_hex(12)}"
     caplog.set_level(logging.DEBUG)
     redis_url = f"redis://127.0.0.1:{protected_redis.port}/0"
-    async with app_factory(
+    async with cached_instance(
         redis_url,
         redis_password=password,
         admin_token=token,
@@ -168,10 +168,12 @@ async def test_logs_and_answers_carry_no_secrets_nor_child_names(
     assert lines(caplog, logging.ERROR, "cache operation failed: ")
 
 
-async def test_redis_url_password_is_not_shown_in_cache_stats(app_factory, password: str) -> None:
+async def test_redis_url_password_is_not_shown_in_cache_stats(
+    cached_instance, password: str
+) -> None:
     with RedisServer(password=password) as server:
         assert f":{password}@" in server.url
-        async with app_factory(server.url) as (_app, client):
+        async with cached_instance(server.url) as (_app, client):
             stats = await client.get("/cache/stats")
             ready = await client.get("/health/ready")
 

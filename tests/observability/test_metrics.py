@@ -27,8 +27,10 @@ async def create_hero(client: httpx.AsyncClient) -> str:
     return response.json()["id"]
 
 
-async def test_metrics_are_prometheus_text_with_one_family_per_metric(app_factory, redis) -> None:
-    async with app_factory(redis.url) as (_app, client):
+async def test_metrics_are_prometheus_text_with_one_family_per_metric(
+    cached_instance, own_redis
+) -> None:
+    async with cached_instance(own_redis.url) as (_app, client):
         await client.get("/health")
         response = await client.get("/metrics")
 
@@ -48,9 +50,9 @@ async def test_metrics_are_prometheus_text_with_one_family_per_metric(app_factor
 
 
 async def test_requests_are_counted_and_timed_per_route_template_and_status(
-    app_factory, redis
+    cached_instance, own_redis
 ) -> None:
-    async with app_factory(redis.url) as (_app, client):
+    async with cached_instance(own_redis.url) as (_app, client):
         hero_id = await create_hero(client)
         before = await scrape(client)
         for _ in range(3):
@@ -101,10 +103,10 @@ def assert_cache_counters_match(metrics: Scrape, stats: dict) -> None:
 
 
 async def test_cache_counters_per_entity_equal_cache_stats(
-    app_factory, redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+    cached_instance, own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate = LoadGate().install(monkeypatch)
-    async with app_factory(redis.url) as (app, client):
+    async with cached_instance(own_redis.url) as (app, client):
         hero_id = await create_hero(client)
         hero = f"{HEROES}/{hero_id}"
         gate.hold_until(lambda: lookups(app) >= 5)  # concurrent cold reads overlap
@@ -125,7 +127,7 @@ async def test_cache_counters_per_entity_equal_cache_stats(
         assert counted["stampede_waits"] >= 4
         assert metrics.value("tales_cache_breaker_state", state="closed") == 1
 
-        redis.kill()
+        own_redis.kill()
         await client.get(hero)
         await client.get("/api/v1/children", params={"name": "Mila"})
         stats = (await client.get("/cache/stats")).json()
@@ -135,9 +137,9 @@ async def test_cache_counters_per_entity_equal_cache_stats(
         assert stats["entities"]["child"]["errors"] > 0
 
 
-async def test_database_loads_are_timed_per_entity(app_factory, redis) -> None:
+async def test_database_loads_are_timed_per_entity(cached_instance, own_redis) -> None:
     name = "tales_cache_database_load_seconds"
-    async with app_factory(redis.url) as (_app, client):
+    async with cached_instance(own_redis.url) as (_app, client):
         hero_id = await create_hero(client)
         before = await scrape(client)
         await client.get(f"{HEROES}/{hero_id}")  # load
@@ -156,9 +158,9 @@ async def test_database_loads_are_timed_per_entity(app_factory, redis) -> None:
     assert 0 < elapsed < 5 and not math.isnan(elapsed)
 
 
-async def test_breaker_state_gauge_turns_open_when_redis_dies(app_factory, redis) -> None:
-    async with app_factory(
-        redis.url,
+async def test_breaker_state_gauge_turns_open_when_redis_dies(cached_instance, own_redis) -> None:
+    async with cached_instance(
+        own_redis.url,
         redis_socket_timeout=0.05,
         redis_connect_timeout=0.05,
         breaker_failure_threshold=2,
@@ -167,7 +169,7 @@ async def test_breaker_state_gauge_turns_open_when_redis_dies(app_factory, redis
         hero_id = await create_hero(client)
         await client.get(f"{HEROES}/{hero_id}")
         closed = await scrape(client)
-        redis.kill()
+        own_redis.kill()
         for _ in range(3):
             assert (await client.get(f"{HEROES}/{hero_id}")).status_code == 200
         opened = await scrape(client)

@@ -1,11 +1,12 @@
-"""Fixtures for the resilience tests: redis-servers of their own (paused, killed, restarted,
-or behind a FaultProxy), the run's PostgreSQL database, and app instances over httpx."""
+"""Fixtures for the resilience tests: redis-servers of their own (`own_redis`: paused, killed,
+restarted, or behind a FaultProxy), the run's PostgreSQL database, and app instances over
+httpx with short Redis timeouts."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,12 +14,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.main import create_app
-from tests.conftest import TABLES, make_settings
-from tests.support.redis_server import RedisServer
+from tests.api.helpers import create, fetch, list_page
+from tests.conftest import make_settings, serve_app
 
 HEROES = "/api/v1/heroes"
 
@@ -34,21 +32,6 @@ FAST: dict[str, object] = {
 }
 
 
-def hero_body(name: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": name,
-        "age": 9,
-        "gender": "female",
-        "appearance": "silver hair and a blue cloak",
-        "personality_traits": ["brave"],
-        "interests": ["stars"],
-        "strengths": ["climbing"],
-        "language": "en",
-    }
-    body.update(overrides)
-    return body
-
-
 @dataclass
 class Instance:
     """One app instance (as one process of the service would be) and its HTTP client."""
@@ -57,14 +40,10 @@ class Instance:
     http: httpx.AsyncClient
 
     async def create_hero(self, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self.http.post(HEROES, json=body)
-        assert response.status_code == 201, response.text
-        return response.json()
+        return await create(self.http, "hero", body)
 
     async def get_hero(self, hero_id: str) -> dict[str, Any]:
-        response = await self.http.get(f"{HEROES}/{hero_id}")
-        assert response.status_code == 200, response.text
-        return response.json()
+        return await fetch(self.http, "hero", hero_id)
 
     async def patch_hero(self, hero_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         response = await self.http.patch(f"{HEROES}/{hero_id}", json=changes)
@@ -72,9 +51,7 @@ class Instance:
         return response.json()
 
     async def list_heroes(self, **params: Any) -> dict[str, Any]:
-        response = await self.http.get(HEROES, params=params)
-        assert response.status_code == 200, response.text
-        return response.json()
+        return await list_page(self.http, "hero", **params)
 
     async def cache_stats(self) -> dict[str, Any]:
         response = await self.http.get("/cache/stats")
@@ -102,20 +79,10 @@ Serve = Callable[..., AbstractAsyncContextManager[Instance]]
 
 
 @pytest.fixture
-async def clean_database(postgresql_database_url: str) -> None:
-    engine = create_async_engine(postgresql_database_url)
-    try:
-        async with engine.begin() as connection:
-            for table in TABLES:
-                await connection.execute(text(f"DELETE FROM {table}"))
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
 def serve(postgresql_database_url: str, clean_database: None) -> Serve:
-    """Factory: an app instance on the run's PostgreSQL database (or `database_url`) and
-    the given Redis, with the resilience tests' short timeouts unless overridden."""
+    """Factory: an app instance on the run's PostgreSQL database (emptied for the test) or on
+    `database_url`, and the given Redis, with the resilience tests' short timeouts unless
+    overridden."""
 
     @asynccontextmanager
     async def factory(
@@ -124,20 +91,10 @@ def serve(postgresql_database_url: str, clean_database: None) -> Serve:
         settings = make_settings(
             database_url or postgresql_database_url, redis_url, **{**FAST, **overrides}
         )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://tales.test") as c:
-                yield Instance(app, c)
+        async with serve_app(settings, empty=False) as (app, http):
+            yield Instance(app, http)
 
     return factory
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A redis-server for this test alone: it may be paused, killed or restarted."""
-    with RedisServer() as server:
-        yield server
 
 
 async def eventually(

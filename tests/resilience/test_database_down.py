@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.core.database import UnitOfWork
-from tests.resilience.conftest import HEROES, Instance, Serve, hero_body
+from tests.api import payloads
+from tests.resilience.conftest import HEROES, Instance, Serve
 from tests.support.fault_proxy import FaultProxy
 from tests.support.redis_server import RedisServer
 
@@ -51,9 +52,8 @@ async def outage(
     serve: Serve,
     postgres_proxy: FaultProxy,
     postgresql_database_url: str,
-    redis_server: RedisServer,
+    clean_redis: RedisServer,
 ) -> AsyncIterator[Outage]:
-    redis_server.client().flushdb()
     through_proxy = (
         make_url(postgresql_database_url)
         .set(host=postgres_proxy.host, port=postgres_proxy.port)
@@ -61,15 +61,15 @@ async def outage(
     )
     async with (
         serve(
-            redis_server.url,
+            clean_redis.url,
             database_url=through_proxy,
             database_statement_timeout=1.0,
             database_connect_timeout=1.0,
         ) as api,
-        serve(redis_server.url, redis_enabled=False) as direct,
+        serve(clean_redis.url, redis_enabled=False) as direct,
     ):
-        cached = await api.create_hero(hero_body("Luna"))
-        uncached = await direct.create_hero(hero_body("Bolt", language="ru"))
+        cached = await api.create_hero(payloads.hero(name="Luna"))
+        uncached = await direct.create_hero(payloads.hero(name="Bolt", language="ru"))
         hits = await api.hero_hits()
         for _ in range(2):
             assert await api.get_hero(cached["id"]) == cached
@@ -106,7 +106,7 @@ async def test_reads_needing_the_database_answer_503_database_unavailable(outage
 async def test_writes_answer_503_and_leave_nothing_half_written(outage: Outage) -> None:
     target = outage.cached["id"]
     outage.fail()
-    assert_unavailable(await outage.api.http.post(HEROES, json=hero_body("Ghost")))
+    assert_unavailable(await outage.api.http.post(HEROES, json=payloads.hero(name="Ghost")))
     assert_unavailable(await outage.api.http.patch(f"{HEROES}/{target}", json={"name": "Nova"}))
     assert_unavailable(await outage.api.http.delete(f"{HEROES}/{outage.uncached['id']}"))
     outage.heal()
@@ -135,7 +135,7 @@ async def test_write_cut_off_between_flush_and_commit_answers_503_and_is_rolled_
     monkeypatch.setattr(UnitOfWork, "commit", cut_off_then_commit)
     patch = await outage.api.http.patch(f"{HEROES}/{target}", json={"name": "Nova"})
     outage.heal()
-    post = await outage.api.http.post(HEROES, json=hero_body("Ghost"))
+    post = await outage.api.http.post(HEROES, json=payloads.hero(name="Ghost"))
     outage.heal()
     monkeypatch.undo()
 
@@ -172,7 +172,7 @@ async def test_everything_works_again_once_the_database_is_back(outage: Outage) 
     assert ready.status_code == 200 and ready.json()["status"] == "ok", ready.text
     assert await api.get_hero(outage.uncached["id"]) == outage.uncached
     assert (await api.list_heroes(language="ru"))["items"] == [outage.uncached]
-    created = await api.create_hero(hero_body("Ghost"))
+    created = await api.create_hero(payloads.hero(name="Ghost"))
     assert await outage.direct.get_hero(created["id"]) == created
     patched = await api.patch_hero(outage.cached["id"], {"name": "Nova"})
     assert patched["version"] == outage.cached["version"] + 1

@@ -13,12 +13,18 @@ check by finding the old entry still in Redis after the resume.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
-from tests.resilience.conftest import COOLDOWN, THRESHOLD, Instance, Serve, eventually, hero_body
+import pytest
+
+from tests.api import payloads
+from tests.resilience.conftest import COOLDOWN, THRESHOLD, Instance, Serve, eventually
 from tests.support.redis_server import RedisServer
 
 RECOVERY_MARGIN = 1.0
+#: instance 1, instance 2, and the hero both have cached
+TwoInstances = tuple[Instance, Instance, dict[str, Any]]
 
 
 async def warm(instance: Instance, hero_id: str) -> None:
@@ -57,14 +63,21 @@ async def assert_sees(instance: Instance, patched: dict[str, Any], old_name: str
     assert await instance.hero_hits() >= hits + 2
 
 
+async def create_luna_and_warm(instance: Instance) -> dict[str, Any]:
+    """Create the hero Luna; her entry, the first list page and the list by her name (the old
+    name after the tests' write) are then cache hits."""
+    hero = await instance.create_hero(payloads.hero(name="Luna"))
+    await instance.list_heroes(name="Luna")
+    await instance.list_heroes(name="Luna")
+    await warm(instance, hero["id"])
+    return hero
+
+
 async def test_write_during_redis_hang_is_read_back_after_resume(
     own_redis: RedisServer, serve: Serve
 ) -> None:
     async with serve(own_redis.url) as api:
-        hero = await api.create_hero(hero_body("Luna"))
-        await api.list_heroes(name="Luna")  # a list by the old name, cached too
-        await api.list_heroes(name="Luna")
-        await warm(api, hero["id"])
+        hero = await create_luna_and_warm(api)
         await drop_idle_redis_connections(api)
 
         own_redis.pause()
@@ -82,10 +95,7 @@ async def test_write_while_redis_is_down_is_read_back_when_it_restarts_with_old_
 ) -> None:
     with RedisServer(appendonly=True) as server:
         async with serve(server.url) as api:
-            hero = await api.create_hero(hero_body("Luna"))
-            await api.list_heroes(name="Luna")
-            await api.list_heroes(name="Luna")
-            await warm(api, hero["id"])
+            hero = await create_luna_and_warm(api)
 
             server.kill()
             patched = await api.patch_hero(hero["id"], {"name": "Luna Moon"})
@@ -111,49 +121,52 @@ async def test_write_while_redis_is_down_is_read_back_when_it_restarts_with_old_
 # before it reads Redis again: it reads the write even if instance 1 never comes back.
 
 
-async def test_write_through_one_instance_during_hang_is_read_back_by_both_after_writer_reads(
-    own_redis: RedisServer, serve: Serve
-) -> None:
+@pytest.fixture
+async def two_warm_instances(own_redis: RedisServer, serve: Serve) -> AsyncIterator[TwoInstances]:
+    """Instances 1 and 2 on `own_redis`, and the hero Luna, created through instance 1 and
+    read through each until her entry and the first list page are hits. Instance 1's idle
+    Redis connections are dropped: its write during a hang loses its invalidation."""
     async with serve(own_redis.url) as one, serve(own_redis.url) as two:
-        hero = await one.create_hero(hero_body("Luna"))
+        hero = await one.create_hero(payloads.hero(name="Luna"))
         await warm(one, hero["id"])
         await warm(two, hero["id"])
         await drop_idle_redis_connections(one)
+        yield one, two, hero
 
-        own_redis.pause()
-        patched = await one.patch_hero(hero["id"], {"name": "Luna Moon"})
-        own_redis.resume()
-        assert cached_version(own_redis, hero["id"]) == hero["version"]  # invalidation lost
 
-        await assert_sees(one, patched, old_name="Luna")
-        await assert_sees(two, patched, old_name="Luna")
+async def test_write_through_one_instance_during_hang_is_read_back_by_both_after_writer_reads(
+    own_redis: RedisServer, two_warm_instances: TwoInstances
+) -> None:
+    one, two, hero = two_warm_instances
+    own_redis.pause()
+    patched = await one.patch_hero(hero["id"], {"name": "Luna Moon"})
+    own_redis.resume()
+    assert cached_version(own_redis, hero["id"]) == hero["version"]  # invalidation lost
+
+    await assert_sees(one, patched, old_name="Luna")
+    await assert_sees(two, patched, old_name="Luna")
 
 
 async def test_instance_that_saw_the_outage_reads_the_write_of_another_before_that_one_reads(
-    own_redis: RedisServer, serve: Serve
+    own_redis: RedisServer, two_warm_instances: TwoInstances
 ) -> None:
-    async with serve(own_redis.url) as one, serve(own_redis.url) as two:
-        hero = await one.create_hero(hero_body("Luna"))
-        await warm(one, hero["id"])
-        await warm(two, hero["id"])
-        await drop_idle_redis_connections(one)
+    one, two, hero = two_warm_instances
+    own_redis.pause()
+    opened = await two.open_breaker(hero["id"])  # instance 2 notices the hang
+    assert opened["total"]["errors"] >= THRESHOLD
+    patched = await one.patch_hero(hero["id"], {"name": "Luna Moon"})
+    own_redis.resume()
+    assert cached_version(own_redis, hero["id"]) == hero["version"]  # invalidation lost
 
-        own_redis.pause()
-        opened = await two.open_breaker(hero["id"])  # instance 2 notices the hang
-        assert opened["total"]["errors"] >= THRESHOLD
-        patched = await one.patch_hero(hero["id"], {"name": "Luna Moon"})
-        own_redis.resume()
-        assert cached_version(own_redis, hero["id"]) == hero["version"]  # invalidation lost
+    # instance 1 stays away from Redis; instance 2 closes its breaker and hits again,
+    # and no read on the way shows the old version
+    hits = await two.hero_hits()
 
-        # instance 1 stays away from Redis; instance 2 closes its breaker and hits again,
-        # and no read on the way shows the old version
-        hits = await two.hero_hits()
+    async def two_hits_the_new_version() -> bool:
+        assert await two.get_hero(hero["id"]) == patched
+        stats = await two.cache_stats()
+        return stats["breaker"] == "closed" and stats["entities"]["hero"]["hits"] > hits
 
-        async def two_hits_the_new_version() -> bool:
-            assert await two.get_hero(hero["id"]) == patched
-            stats = await two.cache_stats()
-            return stats["breaker"] == "closed" and stats["entities"]["hero"]["hits"] > hits
-
-        await eventually(two_hits_the_new_version, within=COOLDOWN + RECOVERY_MARGIN)
-        await assert_sees(two, patched, old_name="Luna")
-        await assert_sees(one, patched, old_name="Luna")
+    await eventually(two_hits_the_new_version, within=COOLDOWN + RECOVERY_MARGIN)
+    await assert_sees(two, patched, old_name="Luna")
+    await assert_sees(one, patched, old_name="Luna")

@@ -42,9 +42,9 @@ def script_calls(redis_server: RedisServer) -> int:
 
 
 async def test_concurrent_gets_of_a_cold_hero_make_one_select_and_identical_answers(
-    app_factory, load_gate: LoadGate, redis_server: RedisServer
+    cached_instance, load_gate: LoadGate, redis_server: RedisServer
 ) -> None:
-    async with app_factory() as (app, client):
+    async with cached_instance() as (app, client):
         hero_id = await create_hero(client)
         load_gate.hold_until(lambda: lookups(app) >= REQUESTS)
         redis_server.client().config_resetstat()
@@ -62,9 +62,9 @@ async def test_concurrent_gets_of_a_cold_hero_make_one_select_and_identical_answ
 
 
 async def test_concurrent_cold_list_queries_make_one_select_of_the_page(
-    app_factory, load_gate: LoadGate, redis_server: RedisServer
+    cached_instance, load_gate: LoadGate, redis_server: RedisServer
 ) -> None:
-    async with app_factory() as (app, client):
+    async with cached_instance() as (app, client):
         hero_ids = {await create_hero(client, name=f"Hero {i}") for i in range(3)}
         load_gate.hold_until(lambda: lookups(app) >= REQUESTS)
         redis_server.client().config_resetstat()
@@ -81,9 +81,9 @@ async def test_concurrent_cold_list_queries_make_one_select_of_the_page(
         assert script_calls(redis_server) <= REQUESTS + 2
 
 
-async def test_single_flight_works_without_redis(app_factory, load_gate: LoadGate) -> None:
+async def test_single_flight_works_without_redis(cached_instance, load_gate: LoadGate) -> None:
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"
-    async with app_factory(dead_redis) as (app, client):
+    async with cached_instance(dead_redis) as (app, client):
         hero_id = await create_hero(client)
         load_gate.hold_until(lambda: lookups(app) >= REQUESTS)
         with StatementLog().listening(app) as log:
@@ -98,14 +98,14 @@ async def test_single_flight_works_without_redis(app_factory, load_gate: LoadGat
 
 
 async def test_second_instance_waits_on_the_redis_lease_and_reads_the_fill(
-    app_factory, load_gate: LoadGate
+    cached_instance, load_gate: LoadGate
 ) -> None:
     half = REQUESTS // 2
     # generous: the lease outlives the held load, and the other instance waits for it
     lease = {"cache_lease_ms": 10_000, "cache_lease_wait_ms": 10_000}
     async with (
-        app_factory(**lease) as (app_a, client_a),
-        app_factory(**lease) as (app_b, client_b),
+        cached_instance(**lease) as (app_a, client_a),
+        cached_instance(**lease) as (app_b, client_b),
     ):
         assert app_a.state.cache is not app_b.state.cache
         hero_id = await create_hero(client_a)

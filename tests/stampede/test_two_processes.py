@@ -72,20 +72,14 @@ class ServiceProcess:
 
 
 @pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
 def two_processes(
-    postgresql_database_url: str, redis: RedisServer, tmp_path: Path
+    postgresql_database_url: str, own_redis: RedisServer, tmp_path: Path
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     services: list[ServiceProcess] = []
     try:
         for name in ("a", "b"):
             services.append(
-                ServiceProcess(postgresql_database_url, redis.url, tmp_path / f"{name}.log")
+                ServiceProcess(postgresql_database_url, own_redis.url, tmp_path / f"{name}.log")
             )
         for service in services:
             service.wait_healthy()

@@ -90,20 +90,25 @@ def postgres_available(timeout: float = 2.0) -> bool:
         return False
 
 
-def create_database() -> str:
-    """Create a fresh, uniquely named ``tales_test_<hex>`` database; return its name."""
-    name = f"{DB_PREFIX}{secrets.token_hex(8)}"
+def _execute(statement: str) -> None:
+    """Run one statement on the maintenance database."""
 
-    async def create() -> None:
+    async def execute() -> None:
         conn = await _connect()
         try:
-            # template0: template1 may be in use by a concurrent session, which
-            # makes CREATE DATABASE ... TEMPLATE template1 fail.
-            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+            await conn.execute(statement)
         finally:
             await conn.close()
 
-    _run(create)
+    _run(execute)
+
+
+def create_database() -> str:
+    """Create a fresh, uniquely named ``tales_test_<hex>`` database; return its name."""
+    name = f"{DB_PREFIX}{secrets.token_hex(8)}"
+    # template0: template1 may be in use by a concurrent session, which
+    # makes CREATE DATABASE ... TEMPLATE template1 fail.
+    _execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
     with _created_lock:
         _created.add(name)
     return name
@@ -115,15 +120,7 @@ def drop_database(name: str) -> None:
         owned = name in _created
     if not owned or not _NAME_RE.fullmatch(name):
         raise ValueError(f"refusing to drop {name!r}: not a {DB_PREFIX}* database created here")
-
-    async def drop() -> None:
-        conn = await _connect()
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    _run(drop)
+    _execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     with _created_lock:
         _created.discard(name)
 
