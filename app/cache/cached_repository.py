@@ -27,7 +27,7 @@ from app.cache.scripts import DELETED_VERSION
 from app.cache.service import CacheService, EntryRead, PageRead
 from app.cache.singleflight import SingleFlight
 from app.cache.stats import EntityStats
-from app.cache.strategy import EntityKeys, envelope, unwrap
+from app.cache.strategy import EntityKeys, Unwrapped, envelope, unwrap
 from app.core.database import UnitOfWork
 from app.core.documents import Doc, Operation
 from app.core.repository import Filters, SQLAlchemyRepository
@@ -73,13 +73,10 @@ class CachedRepository:
         read = await self.cache.read_entry(self.entity, key, key, "")  # no lease: no lease key
         due: EntryRead | None = None
         if read is not None and read.value is not None:
-            unwrapped = unwrap(read.value)
-            if unwrapped is not None:
-                if not self._refresh_early(unwrapped.load_ms, read.pttl_ms):
-                    self.stats.hits += 1
-                    if self.layer.debug:
-                        logger.debug("cache hit %s", key)
-                    return Doc(entity_id, unwrapped.version, unwrapped.body)
+            served, early = self._hit(read.value, read.pttl_ms, key)
+            if served is not None:
+                return Doc(entity_id, served.version, served.body)
+            if early:
                 due = read  # this caller reloads it early; the others keep hitting
         if read is not None and read.floor == DELETED_VERSION:
             self.stats.hits += 1  # a delete marker: known absent
@@ -156,13 +153,10 @@ class CachedRepository:
         read = await self.cache.read_page(self.entity, query.base, scope_key, query.base, "")
         due: PageRead | None = None
         if read is not None and read.value is not None:
-            unwrapped = unwrap(read.value)
-            if unwrapped is not None:
-                if not self._refresh_early(unwrapped.load_ms, read.pttl_ms):
-                    self.stats.hits += 1
-                    if self.layer.debug:
-                        logger.debug("cache hit %s", read.key.decode())
-                    return unwrapped.body
+            served, early = self._hit(read.value, read.pttl_ms, read.key)
+            if served is not None:
+                return served.body
+            if early:
                 due = read
         self.stats.misses += 1
         if self.layer.debug:
@@ -214,6 +208,18 @@ class CachedRepository:
             )
             self._filled(read.key.decode(), stored)
         return body
+
+    def _hit(self, value: bytes, pttl_ms: int, key: str | bytes) -> tuple[Unwrapped | None, bool]:
+        """(the entry to serve, or None; whether it is due for an early refresh)."""
+        unwrapped = unwrap(value)
+        if unwrapped is None:
+            return None, False  # corrupt: reloaded and replaced like a miss
+        if self._refresh_early(unwrapped.load_ms, pttl_ms):
+            return None, True
+        self.stats.hits += 1
+        if self.layer.debug:
+            logger.debug("cache hit %s", key if isinstance(key, str) else key.decode())
+        return unwrapped, False
 
     def _refresh_early(self, load_ms: int, pttl_ms: int) -> bool:
         """XFetch: refresh before expiry with a probability growing as expiry nears."""
