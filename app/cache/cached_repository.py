@@ -70,10 +70,10 @@ class CachedRepository:
     # -- reads -----------------------------------------------------------------------------
     async def get(self, entity_id: UUID) -> Doc | None:
         key = self.keys.entry(entity_id)
-        read = await self.cache.read_entry(self.entity, key, key, "")  # no lease: no lease key
+        read = await self.cache.peek_entry(self.entity, key)
         due: EntryRead | None = None
         if read is not None and read.value is not None:
-            served, early = self._hit(read.value, read.pttl_ms, key)
+            served, early = self._hit(read.value, key)
             if served is not None:
                 return Doc(entity_id, served.version, served.body)
             if early:
@@ -153,7 +153,7 @@ class CachedRepository:
         read = await self.cache.read_page(self.entity, query.base, scope_key, query.base, "")
         due: PageRead | None = None
         if read is not None and read.value is not None:
-            served, early = self._hit(read.value, read.pttl_ms, read.key)
+            served, early = self._hit(read.value, read.key)
             if served is not None:
                 return served.body
             if early:
@@ -209,23 +209,24 @@ class CachedRepository:
             self._filled(read.key.decode(), stored)
         return body
 
-    def _hit(self, value: bytes, pttl_ms: int, key: str | bytes) -> tuple[Unwrapped | None, bool]:
+    def _hit(self, value: bytes, key: str | bytes) -> tuple[Unwrapped | None, bool]:
         """(the entry to serve, or None; whether it is due for an early refresh)."""
         unwrapped = unwrap(value)
         if unwrapped is None:
             return None, False  # corrupt: reloaded and replaced like a miss
-        if self._refresh_early(unwrapped.load_ms, pttl_ms):
+        if self._refresh_early(unwrapped.load_ms, unwrapped.expires_ms):
             return None, True
         self.stats.hits += 1
         if self.layer.debug:
             logger.debug("cache hit %s", key if isinstance(key, str) else key.decode())
         return unwrapped, False
 
-    def _refresh_early(self, load_ms: int, pttl_ms: int) -> bool:
+    def _refresh_early(self, load_ms: int, expires_ms: int) -> bool:
         """XFetch: refresh before expiry with a probability growing as expiry nears."""
-        if not self.layer.beta or not load_ms or pttl_ms < 0:
+        if not self.layer.beta:
             return False
-        return -load_ms * self.layer.beta * math.log(1.0 - random.random()) >= pttl_ms
+        remaining_ms = expires_ms - time.time() * 1000
+        return -load_ms * self.layer.beta * math.log(1.0 - random.random()) >= remaining_ms
 
     async def _timed(self, load: Awaitable[Any]) -> tuple[Any, int]:
         started = time.perf_counter()

@@ -38,8 +38,10 @@ local function version_of(value)
 end
 """
 
+# The hit path reads entries with a plain MGET of the epoch and the entry (service.py); this
+# script is the miss path: it also takes the load lease.
 # KEYS: epoch, entry, lease   ARGV: fresh epoch, lease token ('' = none), lease ms
-# -> {epoch, entry, pttl} on a hit; {epoch, false, floor version, lease taken} on a miss
+# -> {epoch, entry} on a hit; {epoch, false, floor version, lease taken} on a miss
 READ_ENTRY = (
     _CURRENT
     + """
@@ -49,7 +51,7 @@ local floor = 0
 if value then
   local head = '{"state":"entry","epoch":' .. epoch .. ','
   if string.sub(value, 1, #head) == head then
-    return {epoch, value, redis.call('PTTL', KEYS[2])}
+    return {epoch, value}
   end
   floor = version_of(value)
 end
@@ -83,7 +85,7 @@ return 1
 
 # KEYS: epoch, family generation, scope generation, lease
 # ARGV: fresh value, page key base, lease token ('' = none), lease ms, scope counter ttl s
-# -> {page key, page, pttl} on a hit; {page key, false, 0, lease taken} on a miss
+# -> {page key, page} on a hit; {page key, false, 0, lease taken} on a miss
 READ_PAGE = (
     _CURRENT
     + """
@@ -91,7 +93,7 @@ local key = ARGV[2] .. ':e' .. current(KEYS[1], ARGV[1]) .. ':g' .. current(KEYS
   .. '.' .. current(KEYS[3], ARGV[1], ARGV[5])
 local value = redis.call('GET', key)
 if value then
-  return {key, value, redis.call('PTTL', key)}
+  return {key, value}
 end
 local lease = 0
 if ARGV[3] ~= '' and redis.call('SET', KEYS[4], ARGV[3], 'NX', 'PX', ARGV[4]) then

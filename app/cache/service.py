@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class _Failed:
 
 FAILED: Any = _Failed()
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+_VERSION = re.compile(rb'"version":(\d+)')
 
 
 def redacted_url(url: str) -> str:
@@ -67,7 +69,6 @@ def _fresh_counter() -> int:
 class EntryRead:
     epoch: bytes
     value: bytes | None  # the stored entry on a hit
-    pttl_ms: int  # remaining TTL on a hit
     floor: int  # on a miss: version of a marker or stale entry (reads must not go below)
     lease: bool  # on a miss: this caller holds the load lease
 
@@ -76,7 +77,6 @@ class EntryRead:
 class PageRead:
     key: bytes  # the page key, generations included
     value: bytes | None
-    pttl_ms: int
     lease: bool
 
 
@@ -319,6 +319,20 @@ class CacheService:
         return {"status": "up", "latency_ms": latency, "breaker": self.breaker_state()}
 
     # -- cache-aside operations used by CachedRepository ----------------------------------
+    async def peek_entry(self, entity: str, key: str) -> EntryRead | None:
+        """The hit path: one MGET of the entity's epoch and the entry, no script. An entry
+        of another epoch, a marker or nothing is a miss (with the version floor it shows)."""
+        result = await self._guarded(entity, lambda: self.redis.mget(self._epoch_keys[entity], key))  # type: ignore[union-attr]
+        if result is FAILED:
+            return None
+        epoch, value = result
+        if value is None:
+            return EntryRead(epoch or b"", None, 0, False)
+        if epoch is not None and value.startswith(b'{"state":"entry","epoch":%s,' % epoch):
+            return EntryRead(epoch, value, 0, False)
+        floor = _VERSION.search(value, 0, 64)
+        return EntryRead(epoch or b"", None, int(floor[1]) if floor else 0, False)
+
     async def read_entry(
         self, entity: str, key: str, lease_key: str, lease_token: str
     ) -> EntryRead | None:
@@ -333,8 +347,8 @@ class CacheService:
         if result is FAILED:
             return None
         if result[1] is not None:
-            return EntryRead(result[0], result[1], int(result[2]), 0, False)
-        return EntryRead(result[0], None, 0, int(result[2]), bool(result[3]))
+            return EntryRead(result[0], result[1], 0, False)
+        return EntryRead(result[0], None, int(result[2]), bool(result[3]))
 
     async def fill_entry(
         self,
@@ -375,8 +389,8 @@ class CacheService:
         if result is FAILED:
             return None
         if result[1] is not None:
-            return PageRead(result[0], result[1], int(result[2]), False)
-        return PageRead(result[0], None, 0, bool(result[3]))
+            return PageRead(result[0], result[1], False)
+        return PageRead(result[0], None, bool(result[3]))
 
     async def fill_page(
         self, entity: str, key: bytes, lease_key: str, payload: bytes, ttl: int, lease_token: str

@@ -5,6 +5,7 @@ invalidation rules and the admin flush are the same code for all of them.
 """
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,8 +16,8 @@ from app.cache.keys import KeyEncoder
 from app.core.documents import Doc
 
 _ENTRY_HEAD = re.compile(
-    rb'\{"state":"entry","epoch":\d+,"version":(\d+),"cached_at":"[^"]*","ttl":\d+,'
-    rb'"load_ms":(\d+),"size":(\d+),"entity":'
+    rb'\{"state":"entry","epoch":\d+,"version":(\d+),"cached_at":"[^"]*",'
+    rb'"expires_ms":(\d+),"ttl":\d+,"load_ms":(\d+),"size":(\d+),"entity":'
 )
 
 
@@ -108,10 +109,12 @@ class EntityKeys:
 
 def envelope(epoch: bytes, version: int, ttl: int, load_ms: int, body: bytes) -> bytes:
     """The stored form: readable JSON with metadata, the entity's bytes embedded as they are."""
-    cached_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = time.time()
+    cached_at = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
     head = (
         f'{{"state":"entry","epoch":{epoch.decode()},"version":{version},'
-        f'"cached_at":"{cached_at}","ttl":{ttl},"load_ms":{load_ms},"size":{len(body)},"entity":'
+        f'"cached_at":"{cached_at.replace("+00:00", "Z")}","expires_ms":{int((now + ttl) * 1000)},'
+        f'"ttl":{ttl},"load_ms":{load_ms},"size":{len(body)},"entity":'
     )
     return head.encode() + body + b"}"
 
@@ -119,6 +122,7 @@ def envelope(epoch: bytes, version: int, ttl: int, load_ms: int, body: bytes) ->
 @dataclass(frozen=True, slots=True)
 class Unwrapped:
     version: int
+    expires_ms: int
     load_ms: int
     body: bytes
 
@@ -127,9 +131,9 @@ def unwrap(value: bytes) -> Unwrapped | None:
     """The hit path: slice the stored bytes, no JSON decoding. None if the shape is wrong
     (unknown header, or a size that does not match: a truncated or padded value)."""
     match = _ENTRY_HEAD.match(value)
-    if match is None or len(value) - match.end() - 1 != int(match[3]) or value[-1:] != b"}":
+    if match is None or len(value) - match.end() - 1 != int(match[4]) or value[-1:] != b"}":
         return None
-    return Unwrapped(int(match[1]), int(match[2]), value[match.end() : -1])
+    return Unwrapped(int(match[1]), int(match[2]), int(match[3]), value[match.end() : -1])
 
 
 def doc_from(entity_id: UUID, unwrapped: Unwrapped) -> Doc:
