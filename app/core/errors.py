@@ -38,11 +38,6 @@ class NotFound(AppError):
     title = "not_found"
 
 
-class Conflict(AppError):
-    status_code = 409
-    title = "conflict"
-
-
 class PreconditionFailed(AppError):
     status_code = 412
     title = "precondition_failed"
@@ -51,11 +46,6 @@ class PreconditionFailed(AppError):
 class Unprocessable(AppError):
     status_code = 422
     title = "invalid_reference"
-
-
-class DatabaseUnavailable(AppError):
-    status_code = 503
-    title = "database_unavailable"
 
 
 def _database_error_is_outage(exc: DBAPIError) -> bool:
