@@ -218,7 +218,9 @@ class CachedRepository:
             return None, True
         self.stats.hits += 1
         if self.layer.debug:
-            logger.debug("cache hit %s", key if isinstance(key, str) else key.decode())
+            label = key if isinstance(key, str) else key.decode()
+            ttl_left = round(unwrapped.expires_ms / 1000 - time.time())
+            logger.debug("cache hit %s ttl=%ds", label, ttl_left)
         return unwrapped, False
 
     def _refresh_early(self, load_ms: int, expires_ms: int) -> bool:
