@@ -12,7 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import BaseModel
 
-from app.core.documents import Doc
+from app.core.documents import Doc, Operation
 from app.core.errors import NotFound
 from app.core.http import expected_version, if_none_match_hits, unit_of_work
 from app.core.repository import Filters
@@ -31,6 +31,8 @@ class EntityRepository(Protocol):
         entity_id: UUID,
         changes: dict[str, Any],
         expected_version: int | None = None,
+        *,
+        op: Operation = "update",
     ) -> Doc: ...
     async def delete(self, entity_id: UUID, expected_version: int | None = None) -> None: ...
 
