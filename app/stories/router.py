@@ -1,10 +1,11 @@
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import Response
 from pydantic import Field
 
 from app.core.entity_router import (
+    EntityRepository,
     EntityRoutes,
     IfMatch,
     doc_response,
@@ -54,7 +55,7 @@ router = entity_router(
 async def rate_story(
     entity_id: UUID,
     body: RatingUpdate,
-    repo: Annotated[Any, story_repository],
+    repo: Annotated[EntityRepository, story_repository],
     if_match: IfMatch = None,
 ) -> Response:
     doc = await repo.update(
