@@ -3,8 +3,9 @@
 #   make install   - create/refresh .venv from uv.lock (dev deps included)
 #   make migrate   - alembic upgrade head
 #   make run       - migrate, then serve on $(HOST):$(PORT)
-#   make test      - start/check PostgreSQL + redis-server, then pytest
-#   make lint      - ruff check + ruff format --check
+#   make test      - start/check PostgreSQL + redis-server, then pytest (everything)
+#   make test-unit - the fast unit tests of the pure logic: no server, seconds
+#   make lint      - ruff check + ruff format --check + mypy --strict (app/)
 #   make format    - ruff format + ruff check --fix
 #   make seed      - migrate, then `python -m app seed` (HEROES=, CHILDREN=, STORIES=)
 #   make bench     - python -m bench
@@ -39,7 +40,7 @@ PYTEST_ARGS ?=
 
 UV_RUN = $(UV) run --frozen
 
-.PHONY: help uv install migrate run test lint format bench seed clean
+.PHONY: help uv install migrate run test test-unit lint format bench seed clean
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -75,8 +76,11 @@ test: install
 	bash scripts/ensure-test-services.sh
 	$(UV_RUN) pytest $(PYTEST_ARGS)
 
+test-unit: install
+	$(UV_RUN) pytest tests/unit $(PYTEST_ARGS)
+
 lint: install
-	$(UV_RUN) ruff check . && $(UV_RUN) ruff format --check .
+	$(UV_RUN) ruff check . && $(UV_RUN) ruff format --check . && $(UV_RUN) mypy
 
 format: install
 	$(UV_RUN) ruff format . && $(UV_RUN) ruff check --fix .

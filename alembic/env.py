@@ -8,18 +8,17 @@ from sqlalchemy.engine import Connection
 from alembic import context
 from app.core.database import Base, create_engine
 from app.core.settings import load_settings
-from app.models import load_all_models
+from app.entities import ENTITIES  # every entity's model, so Base.metadata knows all tables
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-load_all_models()
 target_metadata = Base.metadata
 
 
 def _database_url() -> str:
-    return config.attributes.get("database_url") or load_settings().database_url
+    return config.attributes.get("database_url") or load_settings(ENTITIES).database_url
 
 
 def _run(connection: Connection) -> None:
@@ -34,7 +33,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_engine(load_settings(database_url=_database_url()))
+    engine = create_engine(load_settings(ENTITIES, database_url=_database_url()))
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

@@ -14,7 +14,10 @@ from collections.abc import Sequence
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "seed": ("app.seed", "fill the database (DATABASE_URL) with sample heroes, children, stories"),
+    "seed": (
+        "app.seed.cli",
+        "fill the database (DATABASE_URL) with sample heroes, children, stories",
+    ),
 }
 
 

@@ -19,8 +19,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from alembic import command
-from app.core.settings import Settings, load_settings
-from app.main import create_app
+from app.core.registry import Registry
+from app.core.settings import Settings, settings_class
+from app.entities import ENTITIES
+from app.main import create_app, load_settings
 from tests.support.postgres import create_database, drop_database, postgres_url
 from tests.support.redis_server import RedisServer
 
@@ -46,6 +48,16 @@ def migrate(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_environment() -> Iterator[None]:
+    """No setting leaks in from the developer's environment: every variable the service
+    reads is unset for the run (and `make_settings` ignores `.env`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in settings_class(ENTITIES).model_fields:
+            patch.delenv(name.upper(), raising=False)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +101,7 @@ def make_settings(database_url: str, redis_url: str, **overrides: object) -> Set
         "redis_connect_timeout": 1.0,
         "redis_pool_timeout": 1.0,
         "log_level": "DEBUG",
+        "_env_file": None,  # a developer's .env must not change what the tests run
     }
     values.update(overrides)
     return load_settings(**values)
@@ -107,16 +120,18 @@ async def empty_database(engine: AsyncEngine) -> None:
 
 
 @asynccontextmanager
-async def serve_app(settings: Settings, *, empty: bool = True) -> AsyncIterator[AppAndClient]:
+async def serve_app(
+    settings: Settings, *, empty: bool = True, registry: Registry = ENTITIES
+) -> AsyncIterator[AppAndClient]:
     """Run one app instance's lifespan (its own engine and cache layer, as one process of the
     service would have) and yield it with an httpx client over ASGI.
 
     `empty` deletes every row first; factories of several instances on one database pass
     False and empty it once per test instead (`clean_database`)."""
-    app = create_app(settings)
+    app = create_app(settings, registry)
     async with app.router.lifespan_context(app):
         if empty:
-            await empty_database(app.state.engine)
+            await empty_database(app.state.services.engine)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             yield app, client

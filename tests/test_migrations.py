@@ -14,9 +14,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
+import app.entities  # noqa: F401  (every model, so Base.metadata knows all tables)
 from app.core.database import Base, create_engine
-from app.core.settings import load_settings
-from app.models import load_all_models
+from app.main import load_settings
 from tests.conftest import ROOT, TABLES, downgrade, migrate
 from tests.support.postgres import create_database, drop_database, postgres_url
 
@@ -94,7 +94,6 @@ def schema_of(connection: Connection) -> dict[str, Any]:
 
 def model_drift(connection: Connection) -> list[Any]:
     """`alembic check`: what autogenerate would write to make the schema match the models."""
-    load_all_models()
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     return compare_metadata(context, Base.metadata)
 

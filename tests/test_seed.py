@@ -1,10 +1,13 @@
-"""`python -m app seed`: counts, child snapshots, determinism, refusal without a schema."""
+"""`python -m app seed`: counts, child snapshots, determinism, refusal without a schema,
+the vocabulary file."""
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +16,13 @@ from sqlalchemy import select
 
 from app.children.models import Child
 from app.core.database import create_engine
-from app.core.settings import load_settings
 from app.heroes.models import Hero
+from app.main import load_settings
 from app.seed import SIZES, Counts, SchemaMissing, SeedRefused, seed_database
+from app.seed.generators import child_rows, hero_rows, story_rows
+from app.seed.vocabulary import VOCABULARY_FILE, VocabularyError, parse_vocabulary, vocabulary
 from app.stories.models import Story
+from app.stories.rules import child_snapshot
 from tests.conftest import ROOT, migrate
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -162,3 +168,59 @@ async def test_missing_schema_raises(tmp_path: Path) -> None:
     sqlite3.connect(path).close()
     with pytest.raises(SchemaMissing, match="make migrate"):
         await seed_database(sqlite_url(path), SMALL, seed=1, now=NOW)
+
+
+VOCABULARY_SECTIONS = {
+    "about",
+    "interests",
+    "heroes",
+    "children",
+    "stories",
+    "grammar",
+    "generation",
+}
+
+
+def vocabulary_json() -> dict[str, Any]:
+    text = resources.files("app.seed").joinpath(VOCABULARY_FILE).read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def test_vocabulary_file_loads_with_its_sections() -> None:
+    assert set(vocabulary_json()) == VOCABULARY_SECTIONS
+    words = vocabulary()
+    assert words is vocabulary()  # read once
+    for by_language in (words.interests, words.heroes.names, words.stories.openings):
+        assert set(by_language) == {"en", "ru"}
+    assert set(words.children.names["ru"]) == {"male", "female", "other"}
+
+
+def test_malformed_vocabulary_fails_naming_each_problem() -> None:
+    data = vocabulary_json()
+    del data["stories"]["morals"]["ru"]
+    data["heroes"]["strengths"]["en"] = ["can fly"]  # sampled: needs several
+    data["grammar"]["en_pronouns"]["other"]["were"] = 1
+    with pytest.raises(VocabularyError) as raised:
+        parse_vocabulary(json.dumps(data), "broken.json")
+    message = str(raised.value)
+    assert message.startswith("malformed seed vocabulary broken.json (3 problems)")
+    for location in ("stories.morals", "heroes.strengths.en", "grammar.en_pronouns.other.were"):
+        assert location in message
+    with pytest.raises(VocabularyError, match="Invalid JSON"):
+        parse_vocabulary("{", "broken.json")
+
+
+def test_story_of_a_child_carries_its_snapshot() -> None:
+    children = list(child_rows(10, 7, NOW))
+    heroes = list(hero_rows(10, 7, NOW))
+    by_id = {child["id"]: child for child in children}
+    stories = list(story_rows(50, 7, NOW, children, heroes))
+    linked = [story for story in stories if story["child_id"] is not None]
+    assert linked
+    for story in linked:
+        child = by_id[story["child_id"]]
+        expected = child_snapshot(
+            child["name"], child["age_category"], child["gender"], child["interests"]
+        )
+        assert {field: story[field] for field in expected} == expected

@@ -3,6 +3,7 @@ cool-down one probe decides whether it closes."""
 
 import logging
 import time
+from collections.abc import Callable
 from enum import StrEnum
 
 logger = logging.getLogger(__name__)
@@ -15,12 +16,17 @@ class BreakerState(StrEnum):
 
 
 class CircuitBreaker:
-    def __init__(self, failure_threshold: int, cooldown_seconds: float) -> None:
+    def __init__(
+        self,
+        failure_threshold: int,
+        cooldown_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.failure_threshold = failure_threshold
+        self._clock = clock
         self.cooldown_seconds = cooldown_seconds
         self.state = BreakerState.closed
         self.failures = 0
-        self.opened_total = 0
         self._opened_at = 0.0
         self._probing = False
 
@@ -29,7 +35,7 @@ class CircuitBreaker:
         if self.state is BreakerState.closed:
             return True
         if self.state is BreakerState.open:
-            if time.monotonic() - self._opened_at < self.cooldown_seconds:
+            if self._clock() - self._opened_at < self.cooldown_seconds:
                 return False
             self._transition(BreakerState.half_open)
         if self._probing:
@@ -57,8 +63,7 @@ class CircuitBreaker:
         if self.state is BreakerState.half_open or (
             self.state is BreakerState.closed and self.failures >= self.failure_threshold
         ):
-            self._opened_at = time.monotonic()
-            self.opened_total += 1
+            self._opened_at = self._clock()
             self._transition(BreakerState.open)
 
     def _transition(self, state: BreakerState) -> None:

@@ -1,4 +1,4 @@
-"""Redis key construction: prefix, encoded user values, hashed personal data.
+"""User values in cache keys: percent-encoded, or hashed when long or personal.
 
 Every user-supplied value is percent-encoded (glob characters, `:` and `%` included), so no
 value can form a glob pattern or run into the next key segment. Values that would be long
@@ -11,6 +11,8 @@ import hashlib
 from urllib.parse import quote
 
 MAX_PLAIN_LENGTH = 64
+BLAKE2B_MAX_KEY_BYTES = 64
+DIGEST_BYTES = 16
 
 
 class KeyEncoder:
@@ -19,7 +21,7 @@ class KeyEncoder:
 
     def hashed(self, value: object) -> str:
         digest = hashlib.blake2b(
-            str(value).encode(), key=self._salt[:64], digest_size=16
+            str(value).encode(), key=self._salt[:BLAKE2B_MAX_KEY_BYTES], digest_size=DIGEST_BYTES
         ).hexdigest()
         return f"#{digest}"
 

@@ -1,9 +1,7 @@
 """The Lua scripts that make cache-aside safe under concurrency.
 
-Every value is a JSON object whose first members are fixed, so that scripts can read them
-without decoding: `{"state":"entry","epoch":E,"version":V,...,"entity":{...}}` for a cached
-entity or page, `{"state":"written","version":V}` after a write, and
-`{"state":"deleted","version":DELETED}` after a delete.
+They read values and build page keys only as `format.py` documents them: its `LUA`
+constants are substituted for the `$names` below, so the layout has one owner.
 
 - An entry is served only if it belongs to the entity's current epoch (an epoch moves after
   an outage in which invalidations may have been lost, and on an admin flush).
@@ -18,7 +16,18 @@ entity or page, `{"state":"written","version":V}` after a write, and
 Keys built inside the scripts (list pages) assume a standalone Redis, not Cluster.
 """
 
-DELETED_VERSION = 2**53 - 1
+from string import Template
+
+from app.cache.format import LUA
+
+
+def _lua(source: str) -> str:
+    quoted = {
+        name: "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        for name, value in LUA.items()
+    }
+    return Template(source).substitute(quoted)
+
 
 _CURRENT = """
 local function current(key, fresh, ttl)
@@ -34,7 +43,7 @@ local function current(key, fresh, ttl)
   return value
 end
 local function version_of(value)
-  return tonumber(string.match(value, '"version":(%d+)')) or 0
+  return tonumber(string.match(value, $version_pattern)) or 0
 end
 """
 
@@ -42,14 +51,14 @@ end
 # script is the miss path: it also takes the load lease.
 # KEYS: epoch, entry, lease   ARGV: fresh epoch, lease token ('' = none), lease ms
 # -> {epoch, entry} on a hit; {epoch, false, floor version, lease taken} on a miss
-READ_ENTRY = (
+READ_ENTRY = _lua(
     _CURRENT
     + """
 local epoch = current(KEYS[1], ARGV[1])
 local value = redis.call('GET', KEYS[2])
 local floor = 0
 if value then
-  local head = '{"state":"entry","epoch":' .. epoch .. ','
+  local head = $entry_epoch_head .. epoch .. ','
   if string.sub(value, 1, #head) == head then
     return {epoch, value}
   end
@@ -65,7 +74,7 @@ return {epoch, false, floor, lease}
 
 # KEYS: epoch, entry, lease   ARGV: epoch at miss, version, payload, ttl s, lease token
 # -> 1 stored, 0 refused
-FILL_ENTRY = (
+FILL_ENTRY = _lua(
     _CURRENT
     + """
 if ARGV[5] ~= '' and redis.call('GET', KEYS[3]) == ARGV[5] then
@@ -86,11 +95,12 @@ return 1
 # KEYS: epoch, family generation, scope generation, lease
 # ARGV: fresh value, page key base, lease token ('' = none), lease ms, scope counter ttl s
 # -> {page key, page} on a hit; {page key, false, 0, lease taken} on a miss
-READ_PAGE = (
+READ_PAGE = _lua(
     _CURRENT
     + """
-local key = ARGV[2] .. ':e' .. current(KEYS[1], ARGV[1]) .. ':g' .. current(KEYS[2], ARGV[1])
-  .. '.' .. current(KEYS[3], ARGV[1], ARGV[5])
+local key = ARGV[2] .. $page_epoch .. current(KEYS[1], ARGV[1])
+  .. $page_generations .. current(KEYS[2], ARGV[1])
+  .. $generation_join .. current(KEYS[3], ARGV[1], ARGV[5])
 local value = redis.call('GET', key)
 if value then
   return {key, value}
@@ -104,13 +114,15 @@ return {key, false, 0, lease}
 )
 
 # KEYS: page key, lease   ARGV: payload, ttl s, lease token
-FILL_PAGE = """
+FILL_PAGE = _lua(
+    """
 if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then
   redis.call('DEL', KEYS[2])
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """
+)
 
 # KEYS: marker keys..., entity-wide counters (epochs, families)..., scope counters...
 # ARGV: number of markers, number of entity-wide counters, fresh value, scope counter ttl s,
@@ -118,7 +130,7 @@ return 1
 # A marker never replaces a value of a newer version; a missing counter starts fresh.
 # Scope counters (one per filter value) expire, entity-wide ones do not; either way a
 # counter that is gone restarts at a fresh random value, never at one already used.
-INVALIDATE = (
+INVALIDATE = _lua(
     _CURRENT
     + """
 local markers = tonumber(ARGV[1])
@@ -148,15 +160,15 @@ return #KEYS
 
 # KEYS: entry keys   ARGV: ttl s
 # Manual invalidation of single entries: the entry stops being served, its version stays as
-# the floor for fills (a plain DEL would let a slow reader store an older row).
-DEMOTE = (
-    _CURRENT
-    + """
+# the floor for fills (a plain DEL would let a slow reader store an older row). The version
+# is copied as the digits it was stored with (a Lua number would print 2^53-1 as 9.0e+15).
+DEMOTE = _lua(
+    """
 for i = 1, #KEYS do
   local existing = redis.call('GET', KEYS[i])
   if existing then
-    redis.call('SET', KEYS[i], '{"state":"written","version":' .. version_of(existing) .. '}',
-      'EX', ARGV[1])
+    local version = string.match(existing, $version_pattern) or '0'
+    redis.call('SET', KEYS[i], $written_head .. version .. $marker_tail, 'EX', ARGV[1])
   end
 end
 return #KEYS
@@ -165,14 +177,17 @@ return #KEYS
 
 # KEYS: keys found by SCAN   -> number deleted. Deletes cached entries and pages, keeps
 # post-write markers (they guard against stale fills) and counters.
-DELETE_ENTRIES = """
+DELETE_ENTRIES = _lua(
+    """
 local deleted = 0
+local head = $entry_state_head
 for i = 1, #KEYS do
   local value = redis.call('GET', KEYS[i])
-  if value and string.sub(value, 1, 17) == '{"state":"entry",' then
+  if value and string.sub(value, 1, #head) == head then
     redis.call('UNLINK', KEYS[i])
     deleted = deleted + 1
   end
 end
 return deleted
 """
+)

@@ -1,83 +1,51 @@
-"""CacheService: the one place that talks to Redis.
+"""CacheService: the cache-aside operations on Redis, each one round trip, each guarded.
 
-redis.asyncio with hiredis and a bounded, blocking connection pool; short timeouts and no
-retries, so a Redis problem costs a request tens of milliseconds, not seconds. Every
-operation degrades instead of raising: a Redis error is logged, counted and answered as a
-miss / no-op, and a circuit breaker stops calling Redis after repeated failures.
-
-After an outage (the breaker opened) or a lost invalidation, the entities' key epochs move
-before Redis is read again, so entries that missed an invalidation are never served.
+Reads and fills of entries and pages, invalidation after a write, manual demotion, epoch
+moves and the admin flush. Every operation goes through `RedisGuard.run` (fail-open,
+deadline, breaker, epoch moves owed) and answers a miss or a no-op when Redis is unusable.
+Values and keys come from `format.py`; the scripts from `scripts.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import random
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, cast
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.asyncio import Redis
 
-from app.cache import scripts
+from app.cache import format, scripts
 from app.cache.breaker import BreakerState, CircuitBreaker
-from app.cache.keys import escape_glob
+from app.cache.connection import connect, operation_timeout, redacted_url, secrets_of
+from app.cache.guard import FAILED, REDIS_ERRORS, RedisGuard
+from app.cache.keys import KeyEncoder, escape_glob
 from app.cache.stats import CacheStats
+from app.core.registry import Registry
 from app.core.settings import Settings
 
-logger = logging.getLogger(__name__)
+ScriptArg = bytes | str | int | float
 
-T = TypeVar("T")
-
-
-class _Failed:
-    """Sentinel: Redis was not used (disabled, breaker open) or failed."""
-
-    def __repr__(self) -> str:
-        return "FAILED"
-
-
-FAILED: Any = _Failed()
-REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
-_VERSION = re.compile(rb'"version":(\d+)')
-
-
-def redacted_url(url: str) -> str:
-    """The Redis URL without credentials."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def _fresh_counter() -> int:
-    """Start value for a counter that does not exist (yet or any more): random, so that a
-    lost counter never restarts at a value pages were already stored under."""
-    return random.getrandbits(50) + 1
+#: SCAN batch of the admin flush.
+SCAN_BATCH = 500
+#: The start-up connection warm-up may take this many operation deadlines.
+WARM_UP_DEADLINES = 4
 
 
 @dataclass(frozen=True, slots=True)
-class EntryRead:
-    epoch: bytes
-    value: bytes | None  # the stored entry on a hit
-    floor: int  # on a miss: version of a marker or stale entry (reads must not go below)
-    lease: bool  # on a miss: this caller holds the load lease
+class Read:
+    """What Redis holds for one entry or page, as a read found it."""
 
+    at: bytes  # where a fill lands: the epoch (entries) or the full page key (pages)
+    value: bytes | None  # the stored entry of the current epoch / generations; None: a miss
+    floor: int = 0  # on a miss: version of a marker or stale entry (loads must not go below)
+    lease: bool = False  # on a miss: this caller holds the load lease
 
-@dataclass(frozen=True, slots=True)
-class PageRead:
-    key: bytes  # the page key, generations included
-    value: bytes | None
-    lease: bool
+    @property
+    def deleted(self) -> bool:
+        return self.floor == format.DELETED_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,71 +56,44 @@ class Marker:
 
 
 class CacheService:
-    def __init__(self, settings: Settings, entities: Sequence[str]) -> None:
+    def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
         self.enabled = settings.redis_enabled
         self.url = redacted_url(settings.redis_url)
-        self._secrets = [
-            secret
-            for secret in (
-                settings.redis_password and settings.redis_password.get_secret_value(),
-                urlsplit(settings.redis_url).password,
-            )
-            if secret
-        ]
         self.prefix = settings.cache_key_prefix
-        self.stats = CacheStats(list(entities))
+        self.stats = CacheStats(registry.names)
+        encoder = KeyEncoder(settings.cache_key_salt.get_secret_value().encode())
+        self.keys = {spec.name: format.EntityKeys(spec, self.prefix, encoder) for spec in registry}
+        self.ttls = {spec.name: settings.ttl(spec) for spec in registry}
+        self._counter_ttl = format.COUNTER_TTL_FACTOR * max(self.ttls.values())
+        self._entity_wide = {k.epoch for k in self.keys.values()} | {
+            k.family for k in self.keys.values()
+        }
         self.breaker = CircuitBreaker(
             settings.breaker_failure_threshold, settings.breaker_cooldown_seconds
         )
-        self._operation_timeout = (
-            settings.redis_pool_timeout
-            + settings.redis_connect_timeout
-            + settings.redis_socket_timeout * 2
+        redis = connect(settings) if self.enabled else None
+        self.guard = RedisGuard(
+            redis,
+            timeout=operation_timeout(settings),
+            breaker=self.breaker,
+            stats=self.stats,
+            epoch_keys={name: keys.epoch for name, keys in self.keys.items()},
+            move_epochs=lambda redis, epochs: self._invalidate(redis, [], epochs),
+            secrets=secrets_of(settings),
         )
-        self._epoch_keys = {entity: f"{self.prefix}epoch:{entity}" for entity in entities}
-        self._family_keys = {entity: f"{self.prefix}gen:{entity}" for entity in entities}
-        self._entity_wide = set(self._epoch_keys.values()) | set(self._family_keys.values())
-        self._counter_ttl = 2 * max(
-            settings.cache_default_ttl,
-            settings.cache_hero_ttl,
-            settings.cache_child_ttl,
-            settings.cache_story_ttl,
-        )
-        self._stale_epochs: set[str] = set()
-        self._bump_lock = asyncio.Lock()
-        self._repair_task: asyncio.Task[None] | None = None
-        self.epoch_listeners: list[Callable[[], None]] = []  # called when epochs move
-        self.redis: Redis | None = None
-        if self.enabled:
-            self.redis = self._connect(settings)
-            self._read_entry = self.redis.register_script(scripts.READ_ENTRY)
-            self._fill_entry = self.redis.register_script(scripts.FILL_ENTRY)
-            self._read_page = self.redis.register_script(scripts.READ_PAGE)
-            self._fill_page = self.redis.register_script(scripts.FILL_PAGE)
-            self._invalidate = self.redis.register_script(scripts.INVALIDATE)
-            self._demote = self.redis.register_script(scripts.DEMOTE)
-            self._delete_entries = self.redis.register_script(scripts.DELETE_ENTRIES)
+        if redis is not None:
+            self._read_entry = redis.register_script(scripts.READ_ENTRY)
+            self._fill_entry = redis.register_script(scripts.FILL_ENTRY)
+            self._read_page = redis.register_script(scripts.READ_PAGE)
+            self._fill_page = redis.register_script(scripts.FILL_PAGE)
+            self._invalidate_script = redis.register_script(scripts.INVALIDATE)
+            self._demote = redis.register_script(scripts.DEMOTE)
+            self._delete_entries = redis.register_script(scripts.DELETE_ENTRIES)
 
-    @staticmethod
-    def _connect(settings: Settings) -> Redis:
-        options: dict[str, Any] = {
-            "max_connections": settings.redis_max_connections,
-            "timeout": settings.redis_pool_timeout,
-            "socket_timeout": settings.redis_socket_timeout,
-            "socket_connect_timeout": settings.redis_connect_timeout,
-            "retry": Retry(NoBackoff(), 0),
-            "retry_on_timeout": False,
-            "health_check_interval": 0,
-            "client_name": "tales-api",
-        }
-        if settings.redis_password is not None:
-            options["password"] = settings.redis_password.get_secret_value()
-        url = settings.redis_url
-        if settings.redis_db is not None:  # the URL's database would win over `db=`
-            url = urlunsplit(urlsplit(url)._replace(path=f"/{settings.redis_db}"))
-        pool = BlockingConnectionPool.from_url(url, **options)
-        return Redis(connection_pool=pool)
+    @property
+    def redis(self) -> Redis | None:
+        return self.guard.redis
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> CacheService:
@@ -169,18 +110,15 @@ class CacheService:
             return
         pings = [self.redis.ping() for _ in range(self.settings.redis_max_connections)]
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._operation_timeout * 4):
+            async with asyncio.timeout(self.guard.timeout * WARM_UP_DEADLINES):
                 await asyncio.gather(*pings, return_exceptions=True)
 
     async def close(self) -> None:
-        if self._repair_task is not None:
-            self._repair_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._repair_task
-        if self.redis is not None:
-            await self.redis.aclose()
-            await self.redis.connection_pool.disconnect()  # a pool passed in is not closed
-            self.redis = None
+        redis = self.redis
+        await self.guard.close()
+        if redis is not None:
+            await redis.aclose()
+            await redis.connection_pool.disconnect()  # a pool passed in is not closed
 
     @property
     def status(self) -> str:
@@ -191,264 +129,156 @@ class CacheService:
     def breaker_state(self) -> str:
         return "disabled" if not self.enabled else self.breaker.state.value
 
-    # -- the guard every operation goes through -------------------------------------------
-    async def _guarded(self, entity: str | None, call: Callable[[], Awaitable[T]]) -> T:
-        if self.redis is None or not self.breaker.allow():
-            return FAILED
-        probing = self.breaker.state is BreakerState.half_open
-        try:
-            async with asyncio.timeout(self._operation_timeout):
-                if probing:
-                    self._stale_epochs.update(self._epoch_keys)
-                if self._stale_epochs:
-                    await self._bump_stale_epochs()
-                result = await call()
-        except REDIS_ERRORS as exc:
-            self._failed(entity, exc)
-            return FAILED
-        if self.breaker.record_success():
-            logger.warning("cache reachable again; key epochs moved before reading")
-        return result
-
-    def _failed(self, entity: str | None, exc: BaseException) -> None:
-        self.breaker.record_failure()
-        if self._repair_task is None or self._repair_task.done():
-            self._repair_task = asyncio.create_task(self._repair())
-        if entity is not None:
-            self.stats[entity].errors += 1
-        else:
-            self.stats.untagged_errors += 1
-        logger.error("cache operation failed: %s: %s", type(exc).__name__, self._scrub(exc))
-
-    def _scrub(self, exc: BaseException) -> str:
-        message = str(exc)
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
-        return message
-
-    async def _repair(self) -> None:
-        """After a failure, keep probing until Redis answers and the epochs have moved, so
-        that the move happens as soon as Redis is back, not at this process's next request:
-        other processes sharing the Redis stop seeing entries this one could not invalidate."""
-        interval = min(self.breaker.cooldown_seconds, 0.25)
-        while self.redis is not None and (
-            self._stale_epochs or self.breaker.state is not BreakerState.closed
-        ):
-            await asyncio.sleep(interval)
-            await self._guarded(None, self.redis.ping)
-
-    async def _bump_stale_epochs(self) -> None:
-        async with self._bump_lock:
-            if not self._stale_epochs:
-                return
-            entities = sorted(self._stale_epochs)
-            assert self.redis is not None
-            await self._move_counters([], [self._epoch_keys[e] for e in entities])
-            self._stale_epochs.difference_update(entities)
-            self._epochs_moved()
-            logger.info("cache key epochs moved for %s (lost invalidations)", ", ".join(entities))
-
-    # -- generic operations ---------------------------------------------------------------
-    async def get(self, key: str) -> bytes | None:
-        result = await self._guarded(None, lambda: self.redis.get(key))  # type: ignore[union-attr]
-        return None if result is FAILED else result
-
-    async def set(self, key: str, value: bytes | str, ttl: int | None = None) -> bool:
-        ttl = ttl or self.settings.cache_default_ttl
-        result = await self._guarded(None, lambda: self.redis.set(key, value, ex=ttl))  # type: ignore[union-attr]
-        return result is not FAILED and bool(result)
-
-    async def delete(self, *keys: str) -> int:
-        result = await self._guarded(None, lambda: self.redis.delete(*keys))  # type: ignore[union-attr]
-        return 0 if result is FAILED else int(result)
-
-    async def exists(self, key: str) -> bool:
-        result = await self._guarded(None, lambda: self.redis.exists(key))  # type: ignore[union-attr]
-        return result is not FAILED and bool(result)
-
-    async def get_ttl(self, key: str) -> int | None:
-        """Seconds left; None when the key is absent, has no TTL or Redis is unavailable."""
-        result = await self._guarded(None, lambda: self.redis.ttl(key))  # type: ignore[union-attr]
-        return None if result is FAILED or result < 0 else int(result)
-
-    async def delete_pattern(self, literal_prefix: str, *, entries_only: bool = False) -> int:
-        """Delete the keys starting with `literal_prefix` (SCAN, never KEYS; glob characters
-        in the literal are escaped). `entries_only` keeps post-write markers and counters."""
-        pattern = escape_glob(literal_prefix) + "*"
-
-        async def scan_and_delete() -> int:
-            assert self.redis is not None
-            deleted = 0
-            batch: list[bytes] = []
-            async for key in self.redis.scan_iter(match=pattern, count=500):
-                batch.append(key)
-                if len(batch) >= 500:
-                    deleted += await self._delete_batch(batch, entries_only)
-                    batch = []
-            if batch:
-                deleted += await self._delete_batch(batch, entries_only)
-            return deleted
-
-        if self.redis is None or not self.breaker.allow():
-            return 0
-        try:
-            result = await scan_and_delete()  # a long SCAN must not hit the operation timeout
-        except REDIS_ERRORS as exc:
-            self._failed(None, exc)
-            return 0
-        self.breaker.record_success()
-        return result
-
-    async def _delete_batch(self, keys: list[bytes], entries_only: bool) -> int:
-        assert self.redis is not None
-        if entries_only:
-            return int(await self._delete_entries(keys=keys))
-        return int(await self.redis.unlink(*keys))
-
     async def health_check(self) -> dict[str, Any]:
         """PING with the configured timeouts; does not move the circuit breaker."""
         if self.redis is None:
             return {"status": "disabled", "latency_ms": None, "breaker": self.breaker_state()}
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._operation_timeout):
+            async with asyncio.timeout(self.guard.timeout):
                 await self.redis.ping()
         except REDIS_ERRORS:
             return {"status": "down", "latency_ms": None, "breaker": self.breaker_state()}
         latency = round((time.perf_counter() - started) * 1000, 2)
         return {"status": "up", "latency_ms": latency, "breaker": self.breaker_state()}
 
-    # -- cache-aside operations used by CachedRepository ----------------------------------
-    async def peek_entry(self, entity: str, key: str) -> EntryRead | None:
+    # -- reads and fills -------------------------------------------------------------------
+    async def peek_entry(self, entity: str, key: str) -> Read | None:
         """The hit path: one MGET of the entity's epoch and the entry, no script. An entry
-        of another epoch, a marker or nothing is a miss (with the version floor it shows)."""
-        result = await self._guarded(entity, lambda: self.redis.mget(self._epoch_keys[entity], key))  # type: ignore[union-attr]
+        of another epoch, a marker or nothing is a miss (with the version floor it shows).
+        None when Redis was not used."""
+        epoch_key = self.keys[entity].epoch
+        result = await self.guard.run(entity, lambda redis: redis.mget(epoch_key, key))
         if result is FAILED:
             return None
-        epoch, value = result
+        epoch, value = cast("list[bytes | None]", result)  # decode_responses is off
         if value is None:
-            return EntryRead(epoch or b"", None, 0, False)
-        if epoch is not None and value.startswith(b'{"state":"entry","epoch":%s,' % epoch):
-            return EntryRead(epoch, value, 0, False)
-        floor = _VERSION.search(value, 0, 64)
-        return EntryRead(epoch or b"", None, int(floor[1]) if floor else 0, False)
+            return Read(epoch or b"", None)
+        if epoch is not None and value.startswith(format.entry_head(epoch)):
+            return Read(epoch, value)
+        return Read(epoch or b"", None, format.version_of(value))
 
     async def read_entry(
         self, entity: str, key: str, lease_key: str, lease_token: str
-    ) -> EntryRead | None:
-        """None when Redis was not used; `lease_token` '' asks for no lease."""
-        result = await self._guarded(
-            entity,
-            lambda: self._read_entry(
-                keys=[self._epoch_keys[entity], key, lease_key],
-                args=[_fresh_counter(), lease_token, self.settings.cache_lease_ms],
-            ),
-        )
+    ) -> Read | None:
+        """The miss path: the entry and, unless `lease_token` is '', the load lease."""
+        keys = [self.keys[entity].epoch, key, lease_key]
+        args: list[ScriptArg] = [format.fresh_counter(), lease_token, self.settings.cache_lease_ms]
+        result = await self.guard.run(entity, lambda _: self._read_entry(keys=keys, args=args))
         if result is FAILED:
             return None
         if result[1] is not None:
-            return EntryRead(result[0], result[1], 0, False)
-        return EntryRead(result[0], None, int(result[2]), bool(result[3]))
+            return Read(result[0], result[1])
+        return Read(result[0], None, int(result[2]), bool(result[3]))
 
     async def fill_entry(
         self,
         entity: str,
         key: str,
         lease_key: str,
-        epoch: bytes,
+        read: Read,
         version: int,
         payload: bytes,
-        ttl: int,
         lease_token: str,
     ) -> bool:
-        result = await self._guarded(
-            entity,
-            lambda: self._fill_entry(
-                keys=[self._epoch_keys[entity], key, lease_key],
-                args=[epoch, version, payload, ttl, lease_token],
-            ),
-        )
+        keys = [self.keys[entity].epoch, key, lease_key]
+        args: list[ScriptArg] = [read.at, version, payload, self.ttls[entity], lease_token]
+        result = await self.guard.run(entity, lambda _: self._fill_entry(keys=keys, args=args))
         return result is not FAILED and bool(result)
 
     async def read_page(
         self, entity: str, base: str, scope_key: str, lease_key: str, lease_token: str
-    ) -> PageRead | None:
-        result = await self._guarded(
-            entity,
-            lambda: self._read_page(
-                keys=[self._epoch_keys[entity], self._family_keys[entity], scope_key, lease_key],
-                args=[
-                    _fresh_counter(),
-                    base,
-                    lease_token,
-                    self.settings.cache_lease_ms,
-                    self._counter_ttl,
-                ],
-            ),
-        )
+    ) -> Read | None:
+        entity_keys = self.keys[entity]
+        keys = [entity_keys.epoch, entity_keys.family, scope_key, lease_key]
+        args: list[ScriptArg] = [
+            format.fresh_counter(),
+            base,
+            lease_token,
+            self.settings.cache_lease_ms,
+            self._counter_ttl,
+        ]
+        result = await self.guard.run(entity, lambda _: self._read_page(keys=keys, args=args))
         if result is FAILED:
             return None
         if result[1] is not None:
-            return PageRead(result[0], result[1], False)
-        return PageRead(result[0], None, bool(result[3]))
+            return Read(result[0], result[1])
+        return Read(result[0], None, 0, bool(result[3]))
 
     async def fill_page(
-        self, entity: str, key: bytes, lease_key: str, payload: bytes, ttl: int, lease_token: str
+        self, entity: str, lease_key: str, read: Read, payload: bytes, lease_token: str
     ) -> bool:
-        result = await self._guarded(
-            entity,
-            lambda: self._fill_page(keys=[key, lease_key], args=[payload, ttl, lease_token]),
-        )
+        keys: list[bytes | str] = [read.at, lease_key]
+        args: list[ScriptArg] = [payload, self.ttls[entity], lease_token]
+        result = await self.guard.run(entity, lambda _: self._fill_page(keys=keys, args=args))
         return result is not FAILED
 
+    # -- invalidation ----------------------------------------------------------------------
     async def invalidate(
-        self, entity: str, markers: Sequence[Marker], counters: Iterable[str]
+        self, entity: str, markers: Sequence[Marker], counters: Iterable[str], touched: set[str]
     ) -> bool:
         """Post-write markers and list generation moves, in one round trip.
 
-        When it cannot be sent, the touched entities' epochs move before Redis is read
-        again, so nothing this write made stale is ever served.
+        When it cannot be sent, the epochs of the `touched` entities move before Redis is
+        read again, so nothing this write made stale is ever served.
         """
-        counters = sorted(set(counters))
-        result = await self._guarded(entity, lambda: self._move_counters(markers, counters))
+        ordered = sorted(set(counters))
+        result = await self.guard.run(
+            entity, lambda redis: self._invalidate(redis, markers, ordered)
+        )
         if result is FAILED:
-            self._stale_epochs.update(self._touched_entities(markers, counters))
+            self.guard.lost_invalidation(touched)
             return False
         return True
 
-    def _move_counters(self, markers: Sequence[Marker], counters: Iterable[str]) -> Awaitable[Any]:
+    def _invalidate(
+        self, _redis: Redis, markers: Sequence[Marker], counters: Iterable[str]
+    ) -> Awaitable[Any]:
         """One INVALIDATE call: write markers, move counters (entity-wide ones first)."""
-        counters = sorted(set(counters), key=lambda key: key not in self._entity_wide)
-        entity_wide = sum(1 for key in counters if key in self._entity_wide)
-        args: list[object] = [len(markers), entity_wide, _fresh_counter(), self._counter_ttl]
+        ordered = sorted(set(counters), key=lambda key: key not in self._entity_wide)
+        entity_wide = sum(1 for key in ordered if key in self._entity_wide)
+        args: list[ScriptArg] = [
+            len(markers),
+            entity_wide,
+            format.fresh_counter(),
+            self._counter_ttl,
+        ]
         for marker in markers:
-            state = "deleted" if marker.version == scripts.DELETED_VERSION else "written"
-            args += [
-                marker.version,
-                f'{{"state":"{state}","version":{marker.version}}}',
-                marker.ttl,
-            ]
-        return self._invalidate(keys=[*(m.key for m in markers), *counters], args=args)
+            args += [marker.version, format.marker(marker.version), marker.ttl]
+        return self._invalidate_script(keys=[*(m.key for m in markers), *ordered], args=args)
 
-    def _touched_entities(self, markers: Sequence[Marker], counters: Sequence[str]) -> set[str]:
-        touched = set()
-        for key in [m.key for m in markers] + list(counters):
-            name = key.removeprefix(self.prefix).removeprefix("gen:").split(":", 1)[0]
-            if name in self._epoch_keys:
-                touched.add(name)
-        return touched or set(self._epoch_keys)
-
-    async def demote(self, entity: str, keys: Sequence[str], ttl: int) -> bool:
-        result = await self._guarded(entity, lambda: self._demote(keys=list(keys), args=[ttl]))
+    async def demote(self, entity: str, keys: Sequence[str]) -> bool:
+        """Stop serving these entries; their versions stay as the floor for fills."""
+        ttl = self.ttls[entity]
+        result = await self.guard.run(entity, lambda _: self._demote(keys=list(keys), args=[ttl]))
         return result is not FAILED
 
     async def move_epoch(self, entities: Iterable[str]) -> bool:
         """Invalidate everything cached for these entities in one step."""
-        keys = [self._epoch_keys[e] for e in entities]
-        result = await self._guarded(None, lambda: self._move_counters([], keys))
-        self._epochs_moved()
+        epochs = [self.keys[e].epoch for e in entities]
+        result = await self.guard.run(None, lambda redis: self._invalidate(redis, [], epochs))
+        self.guard.epochs_moved()
         return result is not FAILED
 
-    def _epochs_moved(self) -> None:
-        for listener in self.epoch_listeners:
-            listener()
+    async def delete_entries(self, entity: str) -> int:
+        """Delete the entity's cached entries and pages (SCAN, never KEYS), keeping its
+        post-write markers and counters. A long SCAN is not bound by the operation deadline."""
+        redis = self.redis
+        if redis is None or not self.breaker.allow():
+            return 0
+        pattern = escape_glob(self.keys[entity].namespace) + "*"
+        deleted = 0
+        try:
+            batch: list[bytes] = []
+            async for key in redis.scan_iter(match=pattern, count=SCAN_BATCH):
+                batch.append(key)
+                if len(batch) >= SCAN_BATCH:
+                    deleted += int(await self._delete_entries(keys=batch))
+                    batch = []
+            if batch:
+                deleted += int(await self._delete_entries(keys=batch))
+        except REDIS_ERRORS as exc:
+            self.guard.failed(None, exc)
+            return deleted
+        self.breaker.record_success()
+        return deleted

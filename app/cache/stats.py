@@ -1,10 +1,23 @@
-"""Cache statistics per entity: one source for `/cache/stats` and the Prometheus metrics."""
+"""Cache statistics per entity: one source for `/cache/stats` and the Prometheus metrics
+(read by a collector, so they are counted once), and the database load latency."""
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 
+from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from app.cache.breaker import BreakerState
+from app.core.metrics import LATENCY_BUCKETS, PROCESS_REGISTRY
+
+database_load_seconds = Histogram(
+    "tales_cache_database_load_seconds",
+    "Database loads made on cache misses, by entity",
+    ["entity"],
+    buckets=LATENCY_BUCKETS,
+    registry=PROCESS_REGISTRY,
+)
 
 
 @dataclass
@@ -69,6 +82,6 @@ class CacheStatsCollector(Collector):
             labels=["state"],
         )
         current = self.breaker_state()
-        for candidate in ("closed", "open", "half_open", "disabled"):
+        for candidate in (*(state.value for state in BreakerState), "disabled"):
             state.add_metric([candidate], 1.0 if candidate == current else 0.0)
         yield state

@@ -1,11 +1,10 @@
 from sqlalchemy import JSON, CheckConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import Base
-from app.core.models import EntityMixin
+from app.core.models import EntityModel
 
 
-class Child(EntityMixin, Base):
+class Child(EntityModel):
     __tablename__ = "children"
     __table_args__ = (
         CheckConstraint("gender IN ('male', 'female', 'other')", name="ck_children_gender"),

@@ -6,12 +6,9 @@ served as the stored bytes without rebuilding a pydantic model.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 from uuid import UUID
 
 import orjson
-
-Operation = Literal["create", "update", "delete", "rate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +47,7 @@ class Change:
     """One committed-to-be write, recorded by a repository for cache invalidation."""
 
     entity: str
-    op: Operation
+    op: str  # create, update, delete, or an action's name (e.g. rate)
     id: UUID
     version: int | None  # None: deleted
     before: Mapping[str, object] | None  # indexed attributes before the write

@@ -19,13 +19,18 @@ logger = logging.getLogger(__name__)
 
 
 class AppError(Exception):
+    """The one error hierarchy: a domain or access error rendered as `{"detail": ...}`."""
+
     status_code = 500
     title = "error"
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, detail: str, *, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        self.headers = headers
 
     def body(self) -> dict[str, object]:
         if self.field is None:
@@ -37,6 +42,10 @@ class NotFound(AppError):
     status_code = 404
     title = "not_found"
 
+    @classmethod
+    def of(cls, entity: str, entity_id: object) -> "NotFound":
+        return cls(f"{entity} {entity_id} not found")
+
 
 class PreconditionFailed(AppError):
     status_code = 412
@@ -46,6 +55,21 @@ class PreconditionFailed(AppError):
 class Unprocessable(AppError):
     status_code = 422
     title = "invalid_reference"
+
+
+class Unauthorized(AppError):
+    """401: the credentials are missing or wrong; the client is told how to authenticate."""
+
+    status_code = 401
+    title = "unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    status_code = 403
+    title = "forbidden"
 
 
 def _database_error_is_outage(exc: DBAPIError) -> bool:
@@ -95,7 +119,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(StaleDataError)
     async def _stale(_request: Request, _exc: StaleDataError) -> JSONResponse:

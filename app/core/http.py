@@ -1,32 +1,7 @@
-"""HTTP plumbing shared by every router: the unit-of-work dependency, ETags, body limit."""
+"""HTTP plumbing shared by every router: ETag preconditions and the request body limit."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from fastapi import Request
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from app.core.database import UnitOfWork
-
-
-@asynccontextmanager
-async def unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    """Commit once when the endpoint returned, roll back when it raised.
-
-    Used with function scope: the commit and the after-commit cache invalidation finish
-    before the response is sent, and a failed commit becomes the response (409/503), not a
-    lost write.
-    """
-    uow = UnitOfWork(request.app.state.session_factory)
-    try:
-        yield uow
-        await uow.commit()
-    except BaseException:
-        await uow.rollback()
-        raise
-    finally:
-        await uow.close()
 
 
 def _etag_tokens(header: str) -> list[str]:

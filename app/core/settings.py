@@ -1,10 +1,19 @@
-"""Service configuration, read from the environment and `.env` (pydantic-settings)."""
+"""Service configuration, read from the environment and `.env` (pydantic-settings).
 
-from functools import lru_cache
-from typing import Literal
+Each entity adds its TTL setting, `CACHE_<NAME>_TTL`, from its declaration: the settings
+class of an app is `settings_class(registry)`.
+"""
 
-from pydantic import Field, SecretStr, field_validator
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, create_model, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:  # the registry's entities need the database module, which needs Settings
+    from app.core.registry import EntitySpec, Registry
 
 
 class Settings(BaseSettings):
@@ -34,10 +43,7 @@ class Settings(BaseSettings):
     redis_pool_timeout: float = Field(0.2, gt=0, le=30)
 
     # Cache
-    cache_default_ttl: int = Field(3600, ge=1)
-    cache_hero_ttl: int = Field(3600, ge=1)
-    cache_child_ttl: int = Field(1800, ge=1)
-    cache_story_ttl: int = Field(600, ge=1)
+    cache_default_ttl: int = Field(3600, ge=1)  # of entities that declare no TTL
     cache_key_prefix: str = Field("tales:", min_length=1, max_length=64)
     cache_key_salt: SecretStr = SecretStr("")
     cache_lease_ms: int = Field(2000, ge=10)
@@ -72,21 +78,30 @@ class Settings(BaseSettings):
             raise ValueError("must not contain glob characters or whitespace")
         return value
 
-
-@lru_cache
-def get_settings() -> Settings:
-    return load_settings()
+    def ttl(self, spec: EntitySpec) -> int:
+        """The entity's TTL in seconds: its `CACHE_<NAME>_TTL` setting."""
+        value = getattr(self, spec.ttl_setting, None)
+        return value if isinstance(value, int) else self.cache_default_ttl
 
 
 class SettingsError(RuntimeError):
     """Invalid configuration; the message names the offending environment variables."""
 
 
-def load_settings(**overrides: object) -> Settings:
-    from pydantic import ValidationError
+@cache
+def settings_class(registry: Registry) -> type[Settings]:
+    """Settings with one `CACHE_<NAME>_TTL` field per declared entity (default: the TTL it
+    declares, or CACHE_DEFAULT_TTL)."""
+    fields: dict[str, Any] = {
+        spec.ttl_setting: (int | None, Field(spec.ttl, ge=1)) for spec in registry
+    }
+    model: type[Settings] = create_model("Settings", __base__=Settings, **fields)
+    return model
 
+
+def load_settings(registry: Registry, **overrides: Any) -> Settings:
     try:
-        return Settings(**overrides)
+        return settings_class(registry)(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()

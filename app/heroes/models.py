@@ -1,11 +1,10 @@
 from sqlalchemy import JSON, CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import Base
-from app.core.models import EntityMixin
+from app.core.models import EntityModel
 
 
-class Hero(EntityMixin, Base):
+class Hero(EntityModel):
     __tablename__ = "heroes"
     __table_args__ = (
         CheckConstraint("gender IN ('male', 'female', 'other')", name="ck_heroes_gender"),

@@ -13,11 +13,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import Base
-from app.core.models import EntityMixin
+from app.core.models import EntityModel
 
 
-class Story(EntityMixin, Base):
+class Story(EntityModel):
     __tablename__ = "stories"
     __table_args__ = (
         CheckConstraint("language IN ('en', 'ru')", name="ck_stories_language"),

@@ -503,7 +503,7 @@ async def test_entities_created_at_the_same_instant_are_ordered_by_id_descending
 ):
     created = [await create_entity(client, entity) for _ in range(7)]
     model = MODELS[entity]
-    async with app.state.engine.begin() as connection:
+    async with app.state.services.engine.begin() as connection:
         await connection.execute(update(model).values(created_at=datetime(2030, 1, 1, tzinfo=UTC)))
     redis_server.client().flushdb()  # the rows changed behind the service's back
 

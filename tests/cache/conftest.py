@@ -50,7 +50,7 @@ class Api:
 
     @property
     def settings(self) -> Settings:
-        return self.app.state.settings
+        return self.app.state.services.settings
 
     # -- cache statistics ------------------------------------------------------------------
     async def stats(self) -> dict[str, Any]:

@@ -266,7 +266,7 @@ async def test_due_entries_are_refreshed_early_from_the_database(
         hero = await api.create("hero", payloads.hero(name="Before"))
         assert (await api.get("hero", hero["id"])).json()["name"] == "Before"
         assert (await api.list("hero"))["items"][0]["name"] == "Before"
-        async with api.app.state.engine.begin() as connection:
+        async with api.app.state.services.engine.begin() as connection:
             await connection.execute(text("UPDATE heroes SET name = 'Behind'"))
         loads = (await api.counters("hero"))["database_loads"]
 

@@ -1,17 +1,17 @@
-"""CacheService's generic operations against a real redis-server, and their fail-open
-behaviour when Redis is not there."""
+"""CacheService's admin and health operations against a real redis-server, and their
+fail-open behaviour when Redis is not there."""
 
 from collections.abc import AsyncIterator
 
 import pytest
 
-from app.cache.service import CacheService
+from app.cache import format
+from app.cache.service import CacheService, Marker
 from app.core.settings import Settings
+from app.entities import ENTITIES
 from tests.conftest import make_settings
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
-
-ENTITIES = ["hero", "child", "story"]
 
 
 def service_settings(redis_url: str) -> Settings:
@@ -25,40 +25,23 @@ async def cache(redis_server: RedisServer) -> AsyncIterator[CacheService]:
         yield service
 
 
-async def test_set_get_exists_ttl_and_delete(cache: CacheService) -> None:
-    assert await cache.get("tales:k") is None
-    assert await cache.set("tales:k", b"v", ttl=100)
-    assert await cache.get("tales:k") == b"v"
-    assert await cache.exists("tales:k")
-    assert 95 <= (await cache.get_ttl("tales:k") or 0) <= 100
-    assert await cache.delete("tales:k") == 1
-    assert not await cache.exists("tales:k")
-    assert await cache.get_ttl("tales:k") is None
-
-
-async def test_set_without_ttl_uses_the_default_ttl(cache: CacheService) -> None:
-    await cache.set("tales:k", "v")
-    ttl = await cache.get_ttl("tales:k")
-    assert ttl is not None and cache.settings.cache_default_ttl - 5 <= ttl
-
-
-async def test_delete_pattern_treats_glob_characters_as_literals(
+async def test_delete_entries_scans_in_batches_and_keeps_markers_counters_and_other_entities(
     cache: CacheService, redis_server: RedisServer
 ) -> None:
     redis = redis_server.client()
-    for key in ("tales:a*:1", "tales:a*:2", "tales:ab:1", "tales:a?:1", "other:a*:1"):
-        redis.set(key, "x")
-    assert await cache.delete_pattern("tales:a*:") == 2
-    assert sorted(k.decode() for k in redis.keys("*")) == ["other:a*:1", "tales:a?:1", "tales:ab:1"]
+    entry = format.entry(b"1", 1, 60, 1, b"{}")
+    redis.mset({f"tales:hero:{n}": entry for n in range(1200)})
+    kept = {
+        "tales:hero:written": format.marker(3),
+        "tales:hero:deleted": format.marker(format.DELETED_VERSION),
+        "tales:gen:hero:all": b"7",
+        "tales:epoch:hero": b"9",
+        "tales:child:1": entry,
+    }
+    redis.mset(kept)
 
-
-async def test_delete_pattern_scans_in_batches(
-    cache: CacheService, redis_server: RedisServer
-) -> None:
-    redis = redis_server.client()
-    redis.mset({f"tales:bulk:{n}": "x" for n in range(1200)})
-    assert await cache.delete_pattern("tales:bulk:") == 1200
-    assert redis.dbsize() == 0
+    assert await cache.delete_entries("hero") == 1200
+    assert sorted(k.decode() for k in redis.keys("*")) == sorted(kept)
 
 
 async def test_health_check_reports_latency_and_breaker(cache: CacheService) -> None:
@@ -71,14 +54,15 @@ async def test_health_check_reports_latency_and_breaker(cache: CacheService) -> 
 async def test_every_operation_degrades_when_redis_is_absent() -> None:
     settings = service_settings(f"redis://127.0.0.1:{free_port()}/0")
     async with CacheService(settings, ENTITIES) as cache:
-        assert await cache.get("tales:k") is None
-        assert not await cache.set("tales:k", b"v")
-        assert await cache.delete("tales:k") == 0
-        assert not await cache.exists("tales:k")
-        assert await cache.get_ttl("tales:k") is None
-        assert await cache.delete_pattern("tales:") == 0
+        key = "tales:hero:00000000-0000-0000-0000-000000000001"
+        assert await cache.peek_entry("hero", key) is None
+        assert await cache.read_entry("hero", key, "tales:lease:x", "token") is None
+        assert not await cache.invalidate("hero", [], ["tales:gen:hero:all"], {"hero"})
+        assert not await cache.demote("hero", [key])
+        assert not await cache.move_epoch(["hero"])
+        assert await cache.delete_entries("hero") == 0
         assert (await cache.health_check())["status"] == "down"
-        assert cache.stats.snapshot()["total"]["errors"] >= 5
+        assert cache.stats.snapshot()["total"]["errors"] >= 1
         assert cache.breaker_state() == "open"
 
 
@@ -88,6 +72,21 @@ async def test_disabled_service_opens_no_connection_and_answers_misses() -> None
     )
     async with CacheService(settings, ENTITIES) as cache:
         assert cache.redis is None
-        assert await cache.get("tales:k") is None
+        assert await cache.peek_entry("hero", "tales:hero:1") is None
         assert (await cache.health_check())["status"] == "disabled"
         assert cache.stats.snapshot()["total"]["errors"] == 0
+
+
+async def test_a_late_marker_of_an_older_write_does_not_replace_a_newer_one(
+    cache: CacheService, redis_server: RedisServer
+) -> None:
+    """Invalidations of two writes arriving out of order: the newer marker stays, and a fill
+    of the version in between is refused."""
+    key, lease = "tales:hero:00000000-0000-0000-0000-000000000002", "tales:lease:hero:2"
+    assert await cache.invalidate("hero", [Marker(key, 3, 60)], [], {"hero"})
+    assert await cache.invalidate("hero", [Marker(key, 2, 60)], [], {"hero"})  # the late one
+    assert redis_server.client().get(key) == format.marker(3)
+    read = await cache.read_entry("hero", key, lease, "")
+    assert read is not None and read.floor == 3
+    payload = format.entry(read.at, 2, 60, 1, b"{}")
+    assert not await cache.fill_entry("hero", key, lease, read, 2, payload, "")

@@ -1,4 +1,5 @@
-"""Every row of INVALIDATION_RULES, over HTTP, on SQLite and PostgreSQL.
+"""Every row of the invalidation rules derived from the entity declarations, over HTTP, on
+SQLite and PostgreSQL.
 
 Each test warms the reads a write must invalidate (and checks that the re-read is a cache
 hit, so the stale value really is in Redis), performs the write, and then checks that every
@@ -12,10 +13,12 @@ from typing import Any
 
 import pytest
 
-from app.cache.invalidation import INVALIDATION_RULES
+from app.cache.invalidation import invalidation_rules
+from app.entities import ENTITIES
 from tests.api import payloads
 from tests.cache.conftest import Api
 
+INVALIDATION_RULES = invalidation_rules(ENTITIES)
 SNAPSHOT = ("child_name", "age_category", "child_gender", "child_interests")
 
 

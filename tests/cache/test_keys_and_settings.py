@@ -6,7 +6,9 @@ from typing import Any
 import pytest
 
 from app.cache.keys import MAX_PLAIN_LENGTH, KeyEncoder, escape_glob
-from app.core.settings import Settings, SettingsError, load_settings
+from app.core.settings import SettingsError, settings_class
+from app.entities import ENTITIES
+from app.main import load_settings
 from tests.support.redis_server import RedisServer
 
 GLOB_AND_SEPARATORS = "*?[]\\:% \n"
@@ -125,7 +127,7 @@ def test_escaped_glob_matches_only_the_literal_prefix(redis_server: RedisServer)
 @pytest.fixture
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
     """No settings from the machine's environment or a `.env` file."""
-    for name in Settings.model_fields:
+    for name in settings_class(ENTITIES).model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.chdir(tmp_path)
     return monkeypatch

@@ -1,29 +1,31 @@
-"""The cached repository's management interface (`invalidate_cache`, `get_cache_stats`) and
-the cost of invalidation: O(1) Redis round trips per write, never SCAN/KEYS."""
+"""Manual invalidation by an operator (`DELETE /cache/{entity}/{id}` and
+`DELETE /cache/{entity}`, admin token), the statistics of one entity, and the cost of
+invalidation: O(1) Redis round trips per write, never SCAN/KEYS."""
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from app.core.database import UnitOfWork
 from tests.conftest import AppAndClient, AppFactory
 from tests.support.redis_server import RedisServer
 
 HEROES = "/api/v1/heroes"
+ADMIN = {"Authorization": "Bearer manual-invalidation-admin"}
 
 
 @pytest.fixture
 async def served(cached_instance: AppFactory) -> AsyncIterator[AppAndClient]:
-    async with cached_instance() as app_and_client:
+    async with cached_instance(admin_token="manual-invalidation-admin") as app_and_client:
         yield app_and_client
 
 
-def hero_repository(app: FastAPI) -> Any:
-    return app.state.repositories["hero"](UnitOfWork(app.state.session_factory))
+async def hero_stats(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/cache/stats")
+    assert response.status_code == 200
+    stats: dict[str, Any] = response.json()["entities"]["hero"]
+    return stats
 
 
 async def create_hero(client: httpx.AsyncClient, name: str = "Nova") -> dict[str, Any]:
@@ -34,44 +36,52 @@ async def create_hero(client: httpx.AsyncClient, name: str = "Nova") -> dict[str
 
 
 async def test_invalidate_one_entry_makes_the_next_read_a_miss_and_keeps_its_version(
-    served, redis_server: RedisServer
+    served: AppAndClient, redis_server: RedisServer
 ) -> None:
-    app, client = served
+    _app, client = served
     hero = await create_hero(client)
     url = f"{HEROES}/{hero['id']}"
     await client.get(url)
-    repo = hero_repository(app)
-    misses = repo.get_cache_stats()["misses"]
+    misses = (await hero_stats(client))["misses"]
 
-    assert await repo.invalidate_cache(uuid.UUID(hero["id"]))
+    response = await client.delete(f"/cache/heroes/{hero['id']}", headers=ADMIN)
+    assert response.status_code == 200
+    assert response.json() == {"invalidated": f"hero {hero['id']}", "cache_reachable": True}
     stored = redis_server.client().get(f"tales:hero:{hero['id']}")
     assert stored == b'{"state":"written","version":1}'  # the floor for fills stays
     assert (await client.get(url)).json() == hero
-    assert repo.get_cache_stats()["misses"] == misses + 1
+    assert (await hero_stats(client))["misses"] == misses + 1
 
 
-async def test_invalidate_everything_of_an_entity_makes_entries_and_lists_miss(served) -> None:
-    app, client = served
+async def test_invalidating_an_entry_needs_the_admin_token(served: AppAndClient) -> None:
+    _app, client = served
+    hero = await create_hero(client)
+    assert (await client.delete(f"/cache/heroes/{hero['id']}")).status_code == 401
+    wrong = {"Authorization": "Bearer not-it"}
+    assert (await client.delete(f"/cache/heroes/{hero['id']}", headers=wrong)).status_code == 401
+
+
+async def test_flushing_an_entity_makes_its_entries_and_lists_miss(served: AppAndClient) -> None:
+    _app, client = served
     hero = await create_hero(client)
     await client.get(f"{HEROES}/{hero['id']}")
     await client.get(HEROES, params={"language": "en"})
-    repo = hero_repository(app)
-    before = repo.get_cache_stats()
+    before = await hero_stats(client)
 
-    assert await repo.invalidate_cache()
+    assert (await client.delete("/cache/heroes", headers=ADMIN)).status_code == 200
     await client.get(f"{HEROES}/{hero['id']}")
     await client.get(HEROES, params={"language": "en"})
-    after = repo.get_cache_stats()
+    after = await hero_stats(client)
     assert after["misses"] == before["misses"] + 2
     assert after["hits"] == before["hits"]
 
 
-async def test_get_cache_stats_reports_this_entity(served) -> None:
-    app, client = served
+async def test_cache_stats_report_this_entity(served: AppAndClient) -> None:
+    _app, client = served
     hero = await create_hero(client)
     for _ in range(3):
         await client.get(f"{HEROES}/{hero['id']}")
-    stats = hero_repository(app).get_cache_stats()
+    stats = await hero_stats(client)
     assert (stats["hits"], stats["misses"], stats["sets"]) == (2, 1, 1)
     assert stats["hit_rate"] == round(2 / 3, 4)
     assert stats["invalidations"] > 0  # the create moved the hero lists
@@ -92,7 +102,7 @@ async def _redis_calls_of_one_update(
 
 
 async def test_a_write_costs_one_round_trip_however_many_pages_are_cached(
-    served, redis_server: RedisServer
+    served: AppAndClient, redis_server: RedisServer
 ) -> None:
     _app, client = served
     await create_hero(client, name="warm-up")  # scripts loaded into Redis once

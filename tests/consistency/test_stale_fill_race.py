@@ -8,12 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from app.heroes.repository import HeroRepository
+from tests.support.loads import patch_loads
 from tests.support.ports import free_port
 
 HEROES = "/api/v1/heroes"
 HERO = {"name": "Luna", "age": 7, "gender": "female", "language": "en"}
+ADMIN_TOKEN = "race-admin"
+SIGNAL_TIMEOUT = 10
 
 
 class Pause:
@@ -39,14 +42,14 @@ class Pause:
 @pytest.fixture
 def pause_get(monkeypatch: pytest.MonkeyPatch) -> Pause:
     pause = Pause()
-    monkeypatch.setattr(HeroRepository, "get", pause.wrap(HeroRepository.get))
+    patch_loads(monkeypatch, pause.wrap, "get")
     return pause
 
 
 @pytest.fixture
 def pause_list(monkeypatch: pytest.MonkeyPatch) -> Pause:
     pause = Pause()
-    monkeypatch.setattr(HeroRepository, "list", pause.wrap(HeroRepository.list))
+    patch_loads(monkeypatch, pause.wrap, "list")
     return pause
 
 
@@ -70,16 +73,25 @@ async def start_paused_read(
     return reader
 
 
+async def joined(app: FastAPI, misses: int) -> None:
+    """Return once `app` has counted `misses` hero misses. A reader that misses joins the
+    load in flight in the same step (no await in between), so from then on it waits on it."""
+    stats = app.state.services.cache.stats["hero"]
+    async with asyncio.timeout(SIGNAL_TIMEOUT):
+        while stats.misses < misses:
+            await asyncio.sleep(0)
+
+
 @pytest.fixture
 async def hero_app(cached_instance) -> AsyncIterator[Any]:
-    async with cached_instance() as (_app, client):
-        yield client
+    async with cached_instance(admin_token=ADMIN_TOKEN) as app_and_client:
+        yield app_and_client
 
 
 async def test_reader_paused_before_fill_cannot_store_row_older_than_write(
     hero_app, pause_get: Pause, redis_server
 ) -> None:
-    client = hero_app
+    _app, client = hero_app
     hero, url = await create_hero_then_arm(client, pause_get)
 
     reader = await start_paused_read(client, pause_get, url)  # holds version 1, not stored yet
@@ -104,14 +116,14 @@ async def test_reader_joining_an_older_load_after_a_write_reads_the_new_version(
 ) -> None:
     """A request that starts after the write was acknowledged must not take the result of a
     single-flight load that began before it."""
-    client = hero_app
+    app, client = hero_app
     _hero, url = await create_hero_then_arm(client, pause_get)
 
     leader = await start_paused_read(client, pause_get, url)
     assert (await client.patch(url, json={"age": 8})).status_code == 200
 
     follower = asyncio.create_task(client.get(url))  # starts after the acknowledged write
-    await asyncio.sleep(0.05)  # let it reach the in-flight load
+    await joined(app, misses=2)  # the leader's miss and the follower's
     pause_get.resume.set()
     assert (await leader).json()["version"] == 1
     answer = (await follower).json()
@@ -121,7 +133,7 @@ async def test_reader_joining_an_older_load_after_a_write_reads_the_new_version(
 async def test_list_fill_made_before_a_write_lands_where_nobody_reads(
     hero_app, pause_list: Pause
 ) -> None:
-    client = hero_app
+    _app, client = hero_app
     pause_list.armed = True
     # the reader read the empty list and has not stored it yet
     reader = await start_paused_read(client, pause_list, HEROES, params={"language": "en"})
@@ -137,7 +149,7 @@ async def test_list_fill_made_before_a_write_lands_where_nobody_reads(
 
 
 async def test_delete_is_not_undone_by_a_paused_reader(hero_app, pause_get: Pause) -> None:
-    client = hero_app
+    _app, client = hero_app
     _hero, url = await create_hero_then_arm(client, pause_get)
 
     reader = await start_paused_read(client, pause_get, url)
@@ -164,14 +176,53 @@ async def test_reader_arriving_after_a_write_does_not_join_an_older_load_while_r
 ) -> None:
     """With Redis unreachable there is no marker to compare with: a load that began before a
     write this process acknowledged must take no new callers."""
-    async with cached_instance(redis_url=f"redis://127.0.0.1:{free_port()}/0") as (_app, client):
+    async with cached_instance(redis_url=f"redis://127.0.0.1:{free_port()}/0") as (app, client):
         _hero, url = await create_hero_then_arm(client, pause_get)
 
         leader = await start_paused_read(client, pause_get, url)
         assert (await client.patch(url, json={"age": 9})).status_code == 200
 
         follower = asyncio.create_task(client.get(url))
-        await asyncio.sleep(0.05)
+        await joined(app, misses=2)
         pause_get.resume.set()
         assert (await leader).json()["version"] == 1
         assert (await follower).json()["version"] == 2
+
+
+async def test_fill_read_before_an_epoch_move_is_not_stored(
+    hero_app, pause_get: Pause, redis_server
+) -> None:
+    """A flush moves the epoch: a reader that missed under the old epoch cannot store what it
+    read into the new one."""
+    app, client = hero_app
+    hero, url = await create_hero_then_arm(client, pause_get)
+    reader = await start_paused_read(client, pause_get, url)
+    flushed = await client.delete(
+        "/cache/heroes", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert flushed.status_code == 200
+    sets = app.state.services.cache.stats["hero"].sets
+
+    pause_get.resume.set()
+    assert (await reader).json()["version"] == 1
+    assert app.state.services.cache.stats["hero"].sets == sets  # the fill was refused
+    assert redis_server.client().get(f"tales:hero:{hero['id']}") is None
+
+
+async def test_reader_joining_a_load_older_than_a_write_made_elsewhere_loads_again(
+    cached_instance, pause_get: Pause
+) -> None:
+    """Instance B's load began before instance A's write; a B reader that arrives after the
+    write sees A's marker (a newer version) in Redis, so it does not take the older result of
+    the load it joined."""
+    async with cached_instance() as (_app_a, a), cached_instance() as (app_b, b):
+        _hero, url = await create_hero_then_arm(a, pause_get)
+        leader = await start_paused_read(b, pause_get, url)
+        assert (await a.patch(url, json={"age": 8})).status_code == 200
+
+        follower = asyncio.create_task(b.get(url))  # starts after the acknowledged write
+        await joined(app_b, misses=2)
+        pause_get.resume.set()
+        assert (await leader).json()["version"] == 1
+        answer = (await follower).json()
+        assert answer["version"] == 2 and answer["age"] == 8

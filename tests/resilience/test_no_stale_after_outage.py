@@ -38,7 +38,7 @@ async def warm(instance: Instance, hero_id: str) -> None:
 
 
 async def drop_idle_redis_connections(instance: Instance) -> None:
-    await instance.app.state.cache.redis.connection_pool.disconnect()
+    await instance.app.state.services.cache.redis.connection_pool.disconnect()
 
 
 def cached_version(server: RedisServer, hero_id: str) -> int | None:
@@ -170,3 +170,32 @@ async def test_instance_that_saw_the_outage_reads_the_write_of_another_before_th
     await eventually(two_hits_the_new_version, within=COOLDOWN + RECOVERY_MARGIN)
     await assert_sees(two, patched, old_name="Luna")
     await assert_sees(one, patched, old_name="Luna")
+
+
+async def test_redis_restarted_from_an_older_snapshot_is_not_served_after_the_outage(
+    own_redis: RedisServer, serve: Serve
+) -> None:
+    """The write's invalidation reached Redis, but Redis then lost it: it restarted from a
+    snapshot taken before the write (as a failover to a lagging replica would). This process
+    has no lost invalidation of its own to repair; what protects the reads is the epoch move
+    its half-open probe makes when it reaches Redis again after the outage it saw."""
+    async with serve(own_redis.url) as api:
+        hero = await create_luna_and_warm(api)
+        own_redis.client(socket_timeout=1.0).save()  # the snapshot: Luna's v1 entry, cached
+        patched = await api.patch_hero(hero["id"], {"name": "Luna Moon"})
+        assert cached_version(own_redis, hero["id"]) is None  # the marker replaced it
+
+        own_redis.kill()  # no save on the way down: it restarts from the older snapshot
+        await api.open_breaker(hero["id"])
+        own_redis.restart()
+        assert cached_version(own_redis, hero["id"]) == hero["version"]  # the old entry is back
+
+        hits = await api.hero_hits()
+
+        async def hits_the_new_version() -> bool:
+            assert await api.get_hero(hero["id"]) == patched  # never the old one on the way
+            stats = await api.cache_stats()
+            return stats["breaker"] == "closed" and stats["entities"]["hero"]["hits"] > hits
+
+        await eventually(hits_the_new_version, within=COOLDOWN + RECOVERY_MARGIN)
+        await assert_sees(api, patched, old_name="Luna")

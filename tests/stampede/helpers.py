@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from app.heroes.repository import HeroRepository
+from tests.support.loads import patch_loads
 
 #: A held load goes on after this long even if its condition never came true.
 GATE_TIMEOUT = 10.0
@@ -36,7 +36,7 @@ class StatementLog:
 
     @contextmanager
     def listening(self, *apps: FastAPI) -> Iterator["StatementLog"]:
-        engines = [app.state.engine.sync_engine for app in apps]
+        engines = [app.state.services.engine.sync_engine for app in apps]
         for engine in engines:
             event.listen(engine, "before_cursor_execute", self._record)
         try:
@@ -83,13 +83,13 @@ class LoadGate:
         return held
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> "LoadGate":
-        monkeypatch.setattr(HeroRepository, "get", self.wrap(HeroRepository.get))
-        monkeypatch.setattr(HeroRepository, "list", self.wrap(HeroRepository.list))
+        patch_loads(monkeypatch, self.wrap, "get", "list")
         return self
 
 
 def lookups(*apps: FastAPI, entity: str = "hero") -> int:
     """Cache lookups (hits and misses) of `entity` the apps have made so far."""
     return sum(
-        app.state.cache.stats[entity].hits + app.state.cache.stats[entity].misses for app in apps
+        stats.hits + stats.misses
+        for stats in (app.state.services.cache.stats[entity] for app in apps)
     )

@@ -1,14 +1,15 @@
-"""Prometheus metrics: HTTP requests per route and status, database load latency, and the
-cache counters (read from CacheStats by a collector, so they are counted once)."""
+"""Prometheus metrics: HTTP requests per route template, method and status, and `/metrics`
+(this process's metrics and the app's own collectors: the cache statistics)."""
 
 import time
 
-from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-PROCESS_REGISTRY = CollectorRegistry(auto_describe=True)
+from app.api.dependencies import ServicesDep
+from app.core.metrics import LATENCY_BUCKETS, PROCESS_REGISTRY
 
 http_requests_total = Counter(
     "tales_http_requests_total",
@@ -20,14 +21,7 @@ http_request_seconds = Histogram(
     "tales_http_request_duration_seconds",
     "HTTP request latency by route template, method and status",
     ["route", "method", "status"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-    registry=PROCESS_REGISTRY,
-)
-database_load_seconds = Histogram(
-    "tales_cache_database_load_seconds",
-    "Database loads made on cache misses, by entity",
-    ["entity"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    buckets=LATENCY_BUCKETS,
     registry=PROCESS_REGISTRY,
 )
 
@@ -68,7 +62,7 @@ router = APIRouter(tags=["observability"])
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
+async def metrics(services: ServicesDep) -> Response:
     """Prometheus text format."""
-    body = generate_latest(PROCESS_REGISTRY) + generate_latest(request.app.state.metrics_registry)
+    body = generate_latest(PROCESS_REGISTRY) + generate_latest(services.metrics)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

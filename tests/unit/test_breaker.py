@@ -1,15 +1,21 @@
-"""Unit tests of the circuit breaker's state machine (the fault tests in tests/resilience/
-show it working against real Redis)."""
-
-import time
+"""The circuit breaker's state machine, on a clock the test moves (the fault tests in
+tests/resilience show it working against real Redis)."""
 
 from app.cache.breaker import BreakerState, CircuitBreaker
 
-COOLDOWN = 0.05
+COOLDOWN = 2.0
 
 
-def opened_breaker() -> CircuitBreaker:
-    breaker = CircuitBreaker(failure_threshold=3, cooldown_seconds=COOLDOWN)
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def opened_breaker(clock: Clock) -> CircuitBreaker:
+    breaker = CircuitBreaker(failure_threshold=3, cooldown_seconds=COOLDOWN, clock=clock)
     for _ in range(3):
         assert breaker.allow()
         breaker.record_failure()
@@ -17,7 +23,7 @@ def opened_breaker() -> CircuitBreaker:
 
 
 def test_opens_after_threshold_consecutive_failures_only() -> None:
-    breaker = CircuitBreaker(failure_threshold=3, cooldown_seconds=COOLDOWN)
+    breaker = CircuitBreaker(failure_threshold=3, cooldown_seconds=COOLDOWN, clock=Clock())
     breaker.record_failure()
     breaker.record_failure()
     breaker.record_success()
@@ -29,9 +35,18 @@ def test_opens_after_threshold_consecutive_failures_only() -> None:
     assert not breaker.allow()
 
 
+def test_stays_open_until_the_cooldown_has_passed() -> None:
+    clock = Clock()
+    breaker = opened_breaker(clock)
+    clock.now += COOLDOWN * 0.99
+    assert not breaker.allow()
+    assert breaker.state is BreakerState.open
+
+
 def test_after_cooldown_exactly_one_probe_is_allowed() -> None:
-    breaker = opened_breaker()
-    time.sleep(COOLDOWN * 1.5)
+    clock = Clock()
+    breaker = opened_breaker(clock)
+    clock.now += COOLDOWN
     assert breaker.allow()
     assert breaker.state is BreakerState.half_open
     assert not breaker.allow()
@@ -39,13 +54,14 @@ def test_after_cooldown_exactly_one_probe_is_allowed() -> None:
 
 
 def test_successful_probe_closes_and_failed_probe_reopens() -> None:
-    breaker = opened_breaker()
-    time.sleep(COOLDOWN * 1.5)
+    clock = Clock()
+    breaker = opened_breaker(clock)
+    clock.now += COOLDOWN
     assert breaker.allow()
     breaker.record_failure()
     assert breaker.state is BreakerState.open
     assert not breaker.allow()
-    time.sleep(COOLDOWN * 1.5)
+    clock.now += COOLDOWN
     assert breaker.allow()
     assert breaker.record_success() is True
     assert breaker.state is BreakerState.closed
@@ -53,7 +69,7 @@ def test_successful_probe_closes_and_failed_probe_reopens() -> None:
 
 
 def test_late_success_of_a_call_started_before_opening_does_not_close() -> None:
-    breaker = opened_breaker()
+    breaker = opened_breaker(Clock())
     assert breaker.record_success() is False
     assert breaker.state is BreakerState.open
     assert not breaker.allow()

@@ -1,11 +1,15 @@
+"""Liveness and readiness."""
+
 import asyncio
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.api.dependencies import Services, ServicesDep
 
 router = APIRouter(tags=["health"])
 
@@ -21,13 +25,13 @@ async def _select_one(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
-async def _database_status(request: Request) -> dict[str, Any]:
+async def _database_status(services: Services) -> dict[str, Any]:
     """SELECT 1 within HEALTH_TIMEOUT. A probe that overruns is abandoned, not awaited: the
     clean-up of a connection to an unreachable database must not delay the answer."""
     started = time.perf_counter()
-    probe = asyncio.ensure_future(_select_one(request.app.state.engine))
+    probe = asyncio.ensure_future(_select_one(services.engine))
     probe.add_done_callback(lambda task: task.cancelled() or task.exception())
-    done, _ = await asyncio.wait({probe}, timeout=request.app.state.settings.health_timeout)
+    done, _ = await asyncio.wait({probe}, timeout=services.settings.health_timeout)
     if not done:
         probe.cancel()
         return {"status": "down", "latency_ms": None}
@@ -37,10 +41,10 @@ async def _database_status(request: Request) -> dict[str, Any]:
 
 
 @router.get("/health/ready")
-async def readiness(request: Request) -> JSONResponse:
+async def readiness(services: ServicesDep) -> JSONResponse:
     """200 `ok` or `degraded` (cache down, service still answers); 503 when the database is down."""
     database, cache = await asyncio.gather(
-        _database_status(request), request.app.state.cache.health_check()
+        _database_status(services), services.cache.health_check()
     )
     body: dict[str, Any] = {"status": "ok", "database": database, "cache": cache}
     if body["cache"]["status"] == "down":

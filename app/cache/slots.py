@@ -1,0 +1,102 @@
+"""The two kinds of cached values, as the loader sees them: an entity's entry, keyed by id
+and versioned by the row's version; a list page, keyed by its query and versioned by the
+epoch and generations in its key."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from uuid import UUID
+
+from app.cache import format
+from app.cache.loader import Loaded
+from app.cache.service import CacheService, Read
+from app.core.repository import Filters, SQLAlchemyRepository
+
+
+class EntrySlot:
+    __slots__ = ("cache", "entity", "entity_id", "inner", "key", "lease_key")
+
+    def __init__(self, cache: CacheService, inner: SQLAlchemyRepository, entity_id: UUID) -> None:
+        self.cache = cache
+        self.inner = inner
+        self.entity = inner.spec.name
+        self.entity_id = entity_id
+        keys = cache.keys[self.entity]
+        self.key = keys.entry(entity_id)
+        self.lease_key = keys.lease(self.key)
+
+    async def peek(self) -> Read | None:
+        return await self.cache.peek_entry(self.entity, self.key)
+
+    async def read(self, lease_token: str) -> Read | None:
+        return await self.cache.read_entry(self.entity, self.key, self.lease_key, lease_token)
+
+    async def load(self) -> Loaded | None:
+        doc = await self.inner.get(self.entity_id)
+        return None if doc is None else Loaded(doc.version, doc.body)
+
+    async def fill(self, read: Read, loaded: Loaded, load_ms: int, lease_token: str) -> bool:
+        ttl = self.cache.ttls[self.entity]
+        payload = format.entry(read.at, loaded.version, ttl, load_ms, loaded.body)
+        return await self.cache.fill_entry(
+            self.entity, self.key, self.lease_key, read, loaded.version, payload, lease_token
+        )
+
+    def flight(self, read: Read | None) -> Hashable:
+        return self.key  # one flight per entry, whatever Redis answered
+
+
+class PageSlot:
+    __slots__ = (
+        "cache",
+        "entity",
+        "filters",
+        "inner",
+        "key",
+        "lease_key",
+        "limit",
+        "offset",
+        "scope_key",
+    )
+
+    #: A page's header carries no epoch of its own: the epoch is part of its key.
+    HEADER_EPOCH = b"0"
+
+    def __init__(
+        self,
+        cache: CacheService,
+        inner: SQLAlchemyRepository,
+        filters: Filters,
+        limit: int,
+        offset: int,
+    ) -> None:
+        self.cache = cache
+        self.inner = inner
+        self.entity = inner.spec.name
+        self.filters, self.limit, self.offset = filters, limit, offset
+        keys = cache.keys[self.entity]
+        query = keys.page(filters, limit, offset)
+        self.key = query.base
+        self.scope_key = keys.generation(query.scope)
+        self.lease_key = keys.lease(query.base)
+
+    async def peek(self) -> Read | None:
+        return await self.read("")
+
+    async def read(self, lease_token: str) -> Read | None:
+        return await self.cache.read_page(
+            self.entity, self.key, self.scope_key, self.lease_key, lease_token
+        )
+
+    async def load(self) -> Loaded:
+        return Loaded(0, await self.inner.list(self.filters, self.limit, self.offset))
+
+    async def fill(self, read: Read, loaded: Loaded, load_ms: int, lease_token: str) -> bool:
+        ttl = self.cache.ttls[self.entity]
+        payload = format.entry(self.HEADER_EPOCH, 0, ttl, load_ms, loaded.body)
+        return await self.cache.fill_page(self.entity, self.lease_key, read, payload, lease_token)
+
+    def flight(self, read: Read | None) -> Hashable:
+        # Pages of one query under new generations are another flight; without Redis the
+        # query alone names it (closed by writes to the entity, see `CachedRepository`).
+        return read.at if read is not None else (self.key, None)
