@@ -1,0 +1,196 @@
+"""Each consistency mechanism the README states is proven by a test that fails when that
+mechanism alone is removed. Every case below removes one mechanism (an exact edit of the
+source, in a copy of the project) and runs the tests named for it: they must fail there.
+
+The same tests pass on the real source in the rest of the suite; a case whose edit no longer
+matches the source fails too, so a refactoring cannot silently retire a check.
+"""
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COPIED = ("app", "tests", "alembic", "alembic.ini", "pyproject.toml", "README.md")
+RUN_TIMEOUT = 300
+PYTEST_TESTS_FAILED = 1
+
+RACE = "tests/consistency/test_stale_fill_race.py"
+OUTAGE = "tests/resilience/test_no_stale_after_outage.py"
+STAMPEDE = "tests/stampede/test_single_flight.py"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    mechanism: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = (
+    Mutant(
+        "a fill never replaces a newer version (entry or post-write marker)",
+        "app/cache/scripts.py",
+        "if existing and version_of(existing) > tonumber(ARGV[2]) then\n  return 0\nend\n",
+        "",
+        (
+            f"{RACE}::test_reader_paused_before_fill_cannot_store_row_older_than_write",
+            f"{RACE}::test_delete_is_not_undone_by_a_paused_reader",
+        ),
+    ),
+    Mutant(
+        "a fill never lands in a newer epoch",
+        "app/cache/scripts.py",
+        "if redis.call('GET', KEYS[1]) ~= ARGV[1] then\n  return 0\nend\n",
+        "",
+        (f"{RACE}::test_fill_read_before_an_epoch_move_is_not_stored",),
+    ),
+    Mutant(
+        "a marker never replaces a newer marker",
+        "app/cache/scripts.py",
+        "if not existing or version_of(existing) < version then",
+        "if true then",
+        (
+            "tests/cache/test_cache_service.py"
+            "::test_a_late_marker_of_an_older_write_does_not_replace_a_newer_one",
+        ),
+    ),
+    Mutant(
+        "a hit serves only an entry of the current epoch",
+        "app/cache/service.py",
+        "if epoch is not None and value.startswith(format.entry_head(epoch)):",
+        "if value.startswith(format.ENTRY_STATE_HEAD):",
+        (f"{OUTAGE}::test_write_during_redis_hang_is_read_back_after_resume",),
+    ),
+    Mutant(
+        "a write moves the generations of the lists it touches",
+        "app/cache/scripts.py",
+        "    redis.call('INCR', KEYS[i])\n",
+        "",
+        (
+            "tests/cache/test_invalidation_rules.py"
+            "::test_hero_update_moves_hero_between_language_and_name_lists",
+        ),
+    ),
+    Mutant(
+        "a lost counter restarts at a fresh random value",
+        "app/cache/format.py",
+        "return random.getrandbits(COUNTER_START_BITS) + 1",
+        "return 1",
+        (
+            "tests/cache/test_lost_counters.py"
+            "::test_a_scope_counter_lost_after_a_write_does_not_bring_back_the_older_page",
+        ),
+    ),
+    Mutant(
+        "a reader that joined a load older than a write it saw loads again",
+        "app/cache/loader.py",
+        "if loaded is not None and read is not None and loaded.version < read.floor:",
+        "if False:",
+        (f"{RACE}::test_reader_joining_a_load_older_than_a_write_made_elsewhere_loads_again",),
+    ),
+    Mutant(
+        "loads begun before a write this process acknowledged take no new callers",
+        "app/cache/cached_repository.py",
+        "        self._close_flights(plan)\n",
+        "",
+        (
+            f"{RACE}::test_reader_arriving_after_a_write_does_not_join_an_older_load"
+            "_while_redis_is_down",
+        ),
+    ),
+    Mutant(
+        "a lost invalidation moves the epochs before Redis is read again",
+        "app/cache/service.py",
+        "            self.guard.lost_invalidation(touched)\n",
+        "",
+        (f"{OUTAGE}::test_write_during_redis_hang_is_read_back_after_resume",),
+    ),
+    Mutant(
+        "back from an outage, the half-open probe moves the epochs first",
+        "app/cache/guard.py",
+        "                    self._stale_epochs.update(self.epoch_keys)\n",
+        "                    pass\n",
+        (f"{OUTAGE}::test_redis_restarted_from_an_older_snapshot_is_not_served_after_the_outage",),
+    ),
+    Mutant(
+        "a write invalidates after its commit",
+        "app/core/database.py",
+        "        if self._session is not None:\n            await self._session.commit()\n"
+        "        callbacks, self._after_commit = self._after_commit, []\n"
+        "        for callback in callbacks:\n            await callback()\n",
+        "        callbacks, self._after_commit = self._after_commit, []\n"
+        "        for callback in callbacks:\n            await callback()\n"
+        "        if self._session is not None:\n            await self._session.commit()\n",
+        (
+            "tests/consistency/test_write_ordering.py"
+            "::test_every_write_commits_then_invalidates_then_answers",
+        ),
+    ),
+    Mutant(
+        "the write's invalidation is sent before its response",
+        "app/api/dependencies.py",
+        'Depends(dependency, scope="function")',
+        'Depends(dependency, scope="request")',
+        (
+            "tests/consistency/test_write_ordering.py"
+            "::test_every_write_commits_then_invalidates_then_answers",
+        ),
+    ),
+    Mutant(
+        "concurrent misses in one process share one load (single flight)",
+        "app/cache/loader.py",
+        "loaded, shared = await self.flights.run(slot.flight(read), lambda: self._load(slot, due))",
+        "loaded, shared = await self._load(slot, due), False",
+        (f"{STAMPEDE}::test_single_flight_works_without_redis",),
+    ),
+    Mutant(
+        "misses in other processes wait for the lease holder's fill",
+        "app/cache/loader.py",
+        "while read is not None and read.value is None and not read.lease and not read.deleted:",
+        "while False:",
+        (f"{STAMPEDE}::test_second_instance_waits_on_the_redis_lease_and_reads_the_fill",),
+    ),
+)
+
+
+def copy_project(target: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc")
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=ignore)
+        else:
+            shutil.copy2(source, target / name)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(RUN_TIMEOUT + 60)
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.mechanism)
+def test_removing_the_mechanism_fails_the_test_named_for_it(mutant: Mutant, tmp_path: Path):
+    copy_project(tmp_path)
+    path = tmp_path / mutant.path
+    source = path.read_text()
+    assert source.count(mutant.old) == 1, f"{mutant.path} no longer has: {mutant.old!r}"
+    path.write_text(source.replace(mutant.old, mutant.new))
+
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *mutant.tests],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    summary = run.stdout.strip().splitlines()[-1:] if run.stdout.strip() else run.stderr[-500:]
+    assert run.returncode == PYTEST_TESTS_FAILED, (
+        f"without '{mutant.mechanism}' the tests {mutant.tests} did not fail "
+        f"(exit {run.returncode}): {summary}"
+    )
+    assert "failed" in run.stdout.splitlines()[-1], summary
