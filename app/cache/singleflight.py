@@ -48,6 +48,3 @@ class SingleFlight(Generic[T]):
         was acknowledged since they began); callers already waiting keep their result."""
         for key in [key for key in self._flights if match(key)]:
             del self._flights[key]
-
-    def __len__(self) -> int:
-        return len(self._flights)

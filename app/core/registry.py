@@ -156,9 +156,6 @@ class Registry:
     def __getitem__(self, name: str) -> EntitySpec:
         return self._specs[name]
 
-    def __len__(self) -> int:
-        return len(self._specs)
-
     @property
     def names(self) -> list[str]:
         return list(self._specs)
