@@ -16,7 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from app.core.settings import Settings
+from app.core.settings import settings_class
+from app.entities import ENTITIES
 from bench.config import ROOT
 from tests.support import free_port
 
@@ -24,7 +25,7 @@ STOP_TIMEOUT = 5.0
 READY_TIMEOUT = 30.0
 
 # Settings fields are read from the environment: never inherit the caller's values.
-_SETTING_VARS = {name.upper() for name in Settings.model_fields}
+_SETTING_VARS = {name.upper() for name in settings_class(ENTITIES).model_fields}
 
 
 def app_env(**settings: object) -> dict[str, str]:
