@@ -6,10 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.heroes.models import Hero
 from tests.api import payloads
 from tests.api.helpers import url
 from tests.cache.conftest import Api, all_keys, cache_settings, serve
@@ -249,9 +252,33 @@ async def test_a_missing_entity_is_not_cached_and_is_found_once_created(
     api: Api, redis: Any
 ) -> None:
     missing = "00000000-0000-4000-8000-000000000000"
+    before = await api.counters("hero")
     assert (await api.get("hero", missing)).status_code == 404
     assert (await api.get("hero", missing)).status_code == 404
+    after = await api.counters("hero")
+    # both 404s went to the database: no absence was remembered, in Redis or in the process
+    assert after["hits"] == before["hits"], (before, after)
+    assert after["misses"] - before["misses"] == 2, (before, after)
+    assert after["database_loads"] - before["database_loads"] == 2, (before, after)
+    assert after["sets"] == before["sets"], (before, after)
     assert redis.get(f"tales:hero:{missing}") is None
+
+    # The row appears with that very id. The API picks ids itself, so it is inserted behind
+    # the cache's back, as a migration or another service would: no invalidation tells the
+    # cache, and a cached absence would keep answering 404.
+    async with AsyncSession(api.app.state.services.engine) as session:
+        session.add(Hero(id=UUID(missing), **payloads.hero(name="Late")))
+        await session.commit()
+
+    found = await api.get("hero", missing)
+    assert found.status_code == 200, found.text
+    assert (found.json()["id"], found.json()["name"], found.json()["version"]) == (
+        missing,
+        "Late",
+        1,
+    )
+    assert await api.entry("hero", missing) == found.json()  # and it is cached now
+    assert redis.get(f"tales:hero:{missing}").startswith(b'{"state":"entry"')
 
 
 async def test_due_entries_are_refreshed_early_from_the_database(

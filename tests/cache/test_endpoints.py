@@ -214,11 +214,51 @@ async def test_flush_all_keeps_keys_outside_the_prefix_and_of_other_prefixes(
     await assert_read_misses(api, url("child"))
 
 
-async def test_flush_then_write_never_serves_the_pre_flush_value(api: Api) -> None:
+def cached_values(redis: Any) -> dict[str, bytes]:
+    """Every key in Redis and its value."""
+    return {key.decode(): redis.get(key) for key in redis.scan_iter(count=1000)}
+
+
+def is_cached_value(key: str, value: bytes, entity: str) -> bool:
+    """An entry or a list page of `entity` (not a post-write marker, counter or lease)."""
+    return key.startswith(f"tales:{entity}:") and value.startswith(b'{"state":"entry"')
+
+
+async def test_flush_then_write_never_serves_the_pre_flush_value(api: Api, redis: Any) -> None:
     hero = await api.create("hero", payloads.hero(name="First"))
-    await warm(api, "hero", hero["id"])
-    await api.flush("heroes")
+    other = await api.create("hero", payloads.hero(name="Other"))
+    child = await api.create("child", payloads.child())
+    for entity, entity_id in (("hero", hero["id"]), ("hero", other["id"]), ("child", child["id"])):
+        await warm(api, entity, entity_id)
+    redis.set("other:keep", "value")
+    redis.set("talesX:hero:keep", "value")
+    before = cached_values(redis)
+    flushed = {key for key, value in before.items() if is_cached_value(key, value, "hero")}
+    assert {f"tales:hero:{hero['id']}", f"tales:hero:{other['id']}"} < flushed  # and a page
+
+    body = await api.flush("heroes")
+
+    assert body["deleted_keys"] == len(flushed)
+    after = cached_values(redis)
+    # the hero entries and pages are gone from Redis, not just unreachable
+    assert not flushed & set(after), sorted(flushed & set(after))
+    assert not [key for key, value in after.items() if is_cached_value(key, value, "hero")]
+    # everything else is still there as it was: the children's entries and pages, keys
+    # outside the prefix; of the heroes' bookkeeping only their epoch moved
+    kept = {key: value for key, value in before.items() if key not in flushed}
+    assert {key: value for key, value in after.items() if key in kept} == {
+        **kept,
+        "tales:epoch:hero": after["tales:epoch:hero"],
+    }
+    assert after["tales:epoch:hero"] != before["tales:epoch:hero"]
+    await assert_read_hits(api, url("child", child["id"]))
+    await assert_read_hits(api, url("child"))
+    # the next read of a flushed hero is a miss, served from the database
+    await assert_read_misses(api, url("hero", other["id"]))
+
     await api.patch("hero", hero["id"], {"name": "Second"})
+    await assert_read_misses(api, url("hero", hero["id"]))
+    await assert_read_misses(api, url("hero"))
     assert (await api.entry("hero", hero["id"]))["name"] == "Second"
     assert (await api.items("hero"))[hero["id"]]["name"] == "Second"
 

@@ -1,6 +1,12 @@
 """Fixtures for the resilience tests: redis-servers of their own (`own_redis`: paused, killed,
 restarted, or behind a FaultProxy), the run's PostgreSQL database, and app instances over
-httpx with short Redis timeouts."""
+httpx with short Redis timeouts.
+
+The short timeouts (`FAST`, about the service's defaults) let the fault tests detect a hang in
+50 ms; on a loaded machine they also let an ordinary reply miss its deadline now and then.
+So the warm-up before a fault (`Instance.warm_hero`, `Instance.warm_list`) reads until the
+value is a cache hit, for a bounded time, instead of counting on the second read being one;
+and tests that fault something else than Redis use `RELAXED` timeouts."""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -20,16 +26,43 @@ from tests.conftest import make_settings, serve_app
 
 HEROES = "/api/v1/heroes"
 
+T = TypeVar("T")
+
 #: Redis timeouts and breaker used by every resilience test (seconds).
 THRESHOLD = 3
 COOLDOWN = 0.5
+SOCKET_TIMEOUT = 0.05
 FAST: dict[str, object] = {
-    "redis_socket_timeout": 0.05,
-    "redis_connect_timeout": 0.05,
-    "redis_pool_timeout": 0.05,
+    "redis_socket_timeout": SOCKET_TIMEOUT,
+    "redis_connect_timeout": SOCKET_TIMEOUT,
+    "redis_pool_timeout": SOCKET_TIMEOUT,
     "breaker_failure_threshold": THRESHOLD,
     "breaker_cooldown_seconds": COOLDOWN,
 }
+#: The deadline of one cache operation under FAST: a pool wait, a connect, a request and a
+#: reply, each SOCKET_TIMEOUT here (`app.cache.connection.operation_timeout`).
+DEADLINE = 4 * SOCKET_TIMEOUT
+#: Hits come back after a Redis outage once the cool-down has ended and the repair task's
+#: next probe closed the breaker (about 0.55 s on a quiet machine). The bound leaves room for
+#: one more cool-down (a probe whose reply a loaded machine delayed past 50 ms fails and
+#: re-opens the breaker) and for the reads and fill that follow, each within a few
+#: deadlines; a breaker that never closes, or hits that only come back when the TTL ends,
+#: still fail it.
+RECOVERY_WITHIN = 3 * COOLDOWN + 10 * DEADLINE
+#: For tests whose fault is not in Redis: a reply that a loaded machine delays must not make
+#: Redis look faulty (as the other test directories do, see `tests.conftest.make_settings`).
+RELAXED: dict[str, object] = {
+    "redis_socket_timeout": 1.0,
+    "redis_connect_timeout": 1.0,
+    "redis_pool_timeout": 1.0,
+}
+#: A cool-down long enough that no half-open probe happens during a test that needs the
+#: breaker to stay open.
+LONG_COOLDOWN = 60.0
+#: How long a warm-up may take: reads that miss because a reply or a fill missed its 50 ms
+#: deadline on a loaded machine are repeated (each costs at most a few deadlines, and a
+#: breaker opened by such misses closes again after COOLDOWN).
+WARM_UP_WITHIN = 5.0
 
 
 @dataclass
@@ -60,6 +93,55 @@ class Instance:
 
     async def hero_hits(self) -> int:
         return int((await self.cache_stats())["entities"]["hero"]["hits"])
+
+    async def read_until_hit(self, read: Callable[[], Awaitable[T]], what: str) -> T:
+        """Repeat `read` (one hero read: an entry or a list page) until it is served from the
+        cache: the hero hits grow by one and the misses not at all. A read that misses (the
+        first one, or one whose reply or fill a loaded machine delayed past the deadline) is
+        repeated, for up to WARM_UP_WITHIN seconds. Returns what the hit answered."""
+        stats = self.app.state.services.cache.stats["hero"]
+        deadline = time.monotonic() + WARM_UP_WITHIN
+        reads = 0
+        while True:
+            hits, misses = stats.hits, stats.misses
+            result = await read()
+            reads += 1
+            if (stats.hits, stats.misses) == (hits + 1, misses):
+                if reads > 2:
+                    print(f"\nwarm-up: {what} was a cache hit at read {reads}")
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: no cache hit in {reads} reads ({stats})")
+            if reads >= 2:  # the fill or this read failed: the breaker may be open a while
+                await asyncio.sleep(0.02)
+
+    async def warm_hero(self, hero: dict[str, Any]) -> None:
+        """Read `hero` until its entry is a cache hit; every read answers the stored hero."""
+
+        async def read() -> None:
+            assert await self.get_hero(hero["id"]) == hero
+
+        await self.read_until_hit(read, f"hero {hero['id']}")
+
+    async def warm_list(self, **params: Any) -> dict[str, Any]:
+        """Read a hero list page until it is a cache hit; returns the page."""
+        return await self.read_until_hit(
+            lambda: self.list_heroes(**params), f"hero list {params or ''}"
+        )
+
+    async def readiness(self) -> tuple[int, dict[str, Any]]:
+        response = await self.http.get("/health/ready")
+        return response.status_code, response.json()
+
+    async def until_ready_ok(self, within: float = WARM_UP_WITHIN) -> None:
+        """`/health/ready` answers 200 `ok` (its PING has the 50 ms timeout too, so one PING a
+        loaded machine delays is repeated, for up to `within` seconds)."""
+
+        async def ok() -> bool:
+            status, body = await self.readiness()
+            return status == 200 and body["status"] == "ok"
+
+        await eventually(ok, within)
 
     async def breaker(self) -> str:
         return str((await self.cache_stats())["breaker"])
