@@ -20,12 +20,14 @@ from app.api.entities import entity_router
 from app.api.health import router as health_router
 from app.api.metrics import RequestMetrics
 from app.api.metrics import router as metrics_router
+from app.api.near_front import NearFront, NearSlot
 from app.cache.cached_repository import CachedRepository, CacheLayer
 from app.cache.service import CacheService
 from app.cache.stats import CacheStatsCollector
 from app.core import settings as core_settings
 from app.core.database import UnitOfWork, create_engine, create_session_factory
 from app.core.errors import install_error_handlers
+from app.core.gc import freeze_startup_objects
 from app.core.http import BodySizeLimit
 from app.core.registry import EntitySpec, Registry
 from app.core.repository import SQLAlchemyRepository
@@ -57,6 +59,7 @@ def build_repositories(registry: Registry, cache: CacheService) -> dict[str, Rep
 
 def create_app(settings: Settings | None = None, registry: Registry = ENTITIES) -> FastAPI:
     settings = settings or load_settings(registry)
+    near = NearSlot()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,9 +77,12 @@ def create_app(settings: Settings | None = None, registry: Registry = ENTITIES) 
             repositories=build_repositories(registry, cache),
             metrics=metrics,
         )
+        near.bus, near.stats = cache.near, cache.stats
+        freeze_startup_objects()
         try:
             yield
         finally:
+            near.bus = None
             await cache.close()
             await engine.dispose()
 
@@ -89,6 +95,7 @@ def create_app(settings: Settings | None = None, registry: Registry = ENTITIES) 
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(NearFront, slot=near)  # outermost: a near hit skips everything else
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(admin_router(registry))

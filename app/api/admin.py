@@ -1,6 +1,7 @@
 """Cache endpoints: statistics, and (admin token) flushing or invalidating cached values."""
 
 import logging
+import time
 from typing import Any, Literal
 from uuid import UUID
 
@@ -29,6 +30,25 @@ async def _flush(services: Services, entities: list[str]) -> dict[str, Any]:
     return {"flushed": entities, "deleted_keys": deleted, "cache_reachable": moved}
 
 
+def near_stats(services: Services) -> dict[str, Any]:
+    """This process's near cache: whether it serves now, its size and its bound."""
+    bus = services.cache.near
+    if bus is None:
+        return {"enabled": False}
+    store = bus.store
+    return {
+        "enabled": True,
+        "serving": bus.serving(time.monotonic()),
+        "entries": len(store),
+        "bytes": store.bytes,
+        "max_bytes": store.max_bytes,
+        "evictions": store.evictions,
+        "rejected": store.rejected,
+        "invalidations_applied": bus.applied,
+        "lapses": bus.lapses,
+    }
+
+
 def admin_router(registry: Registry) -> APIRouter:
     router = APIRouter(prefix="/cache", tags=["cache"])
     by_plural = registry.by_plural()
@@ -43,6 +63,7 @@ def admin_router(registry: Registry) -> APIRouter:
             "breaker": cache.breaker_state(),
             "redis_url": cache.url,
             "key_prefix": cache.prefix,
+            "near": near_stats(services),
             **cache.stats.snapshot(),
         }
 

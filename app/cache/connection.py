@@ -7,7 +7,7 @@ backoff), so a Redis problem costs a request tens of milliseconds, not seconds.
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -16,7 +16,31 @@ from app.core.settings import Settings
 CLIENT_NAME = "tales-api"
 
 
-def connect(settings: Settings) -> "Redis":
+#: Connections of the near cache's subscriber client: its subscription, and the one that
+#: replaces it while the old one closes.
+SUBSCRIBER_CONNECTIONS = 4
+
+
+def connect(settings: Settings) -> Redis:
+    """The client of every cache operation."""
+    options = _options(settings)
+    pool = BlockingConnectionPool.from_url(_url(settings), **options)
+    return Redis(connection_pool=pool)
+
+
+def subscriber(settings: Settings) -> Redis:
+    """The near cache's subscription client: it waits for messages without a read timeout
+    (silence is detected by the heartbeats, see `near/bus.py`)."""
+    options = _options(settings)
+    options.update(
+        max_connections=SUBSCRIBER_CONNECTIONS, socket_timeout=None, socket_keepalive=True
+    )
+    options.pop("timeout")
+    pool = ConnectionPool.from_url(_url(settings), **options)
+    return Redis(connection_pool=pool)
+
+
+def _options(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {
         "max_connections": settings.redis_max_connections,
         "timeout": settings.redis_pool_timeout,
@@ -29,11 +53,14 @@ def connect(settings: Settings) -> "Redis":
     }
     if settings.redis_password is not None:
         options["password"] = settings.redis_password.get_secret_value()
+    return options
+
+
+def _url(settings: Settings) -> str:
     url = settings.redis_url
     if settings.redis_db is not None:  # the URL's database would win over `db=`
         url = urlunsplit(urlsplit(url)._replace(path=f"/{settings.redis_db}"))
-    pool = BlockingConnectionPool.from_url(url, **options)
-    return Redis(connection_pool=pool)
+    return url
 
 
 def operation_timeout(settings: Settings) -> float:

@@ -132,6 +132,40 @@ def fresh_counter() -> int:
     return random.getrandbits(COUNTER_START_BITS) + 1
 
 
+# -- near-cache messages -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class NearChannels:
+    """The near cache's channels and membership key, for one prefix and one process."""
+
+    invalidations: bytes
+    members: str
+    heartbeat: bytes
+    ack: bytes
+
+    @classmethod
+    def of(cls, prefix: str, member: str) -> NearChannels:
+        return cls(
+            invalidations=f"{prefix}near:invalidations".encode(),
+            members=f"{prefix}near:members",
+            heartbeat=f"{prefix}near:heartbeat:{member}".encode(),
+            ack=f"{prefix}near:ack:{member}".encode(),
+        )
+
+    @staticmethod
+    def ack_of(prefix: str, writer: str) -> str:
+        return f"{prefix}near:ack:{writer}"
+
+
+def invalidation_message(writer: str, invalidation: str, keys: list[str]) -> bytes:
+    return " ".join((writer, invalidation, *keys)).encode()
+
+
+def parse_invalidation(message: bytes) -> tuple[str, str, list[bytes]]:
+    """(writer, invalidation id, keys); keys never hold spaces (see `keys.KeyEncoder`)."""
+    writer, invalidation, *keys = message.split(b" ")
+    return writer.decode(), invalidation.decode(), keys
+
+
 # -- keys ----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class PageQuery:

@@ -48,6 +48,11 @@ FAILED = Failed.FAILED
 MoveEpochs = Callable[[Redis, list[str]], Awaitable[object]]
 
 
+def cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class RedisGuard:
     def __init__(
         self,
@@ -89,6 +94,10 @@ class RedisGuard:
                     await self._move_stale_epochs(redis)
                 result = await call(redis)
         except REDIS_ERRORS as exc:
+            if cancelling():
+                # Python 3.11's asyncio.timeout turns a cancellation that races its own
+                # expiry into TimeoutError: the caller was cancelled, not Redis slow.
+                raise asyncio.CancelledError from exc
             self.failed(entity, exc)
             return FAILED
         if self.breaker.record_success():

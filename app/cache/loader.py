@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.cache import format
+from app.cache.near.fill import offer
 from app.cache.service import CacheService, Read
 from app.cache.singleflight import SingleFlight
 from app.cache.stats import database_load_seconds
@@ -48,6 +49,7 @@ class Slot(Protocol):
 
     entity: str
     key: str  # for logs
+    deps: tuple[bytes, ...]  # the Redis keys whose invalidation makes it stale (near cache)
 
     async def peek(self) -> Read | None: ...  # the hit path's read
     async def read(self, lease_token: str) -> Read | None: ...  # the miss path's read
@@ -77,6 +79,7 @@ class Loader:
             if entry is not None:
                 if not self._refresh_early(entry):
                     stats.hits += 1
+                    offer(slot.entity, slot.deps, entry.expires_ms)
                     if self.debug:
                         ttl_left = round(entry.expires_ms / 1000 - time.time())
                         logger.debug("cache hit %s ttl=%ds", slot.key, ttl_left)
@@ -118,6 +121,7 @@ class Loader:
             if read is not None and read.value is not None:
                 entry = format.parse_entry(read.value)
                 if entry is not None:
+                    offer(slot.entity, slot.deps, entry.expires_ms)
                     return Loaded(entry.version, entry.body)
             if read is not None and read.deleted:
                 return None
@@ -127,6 +131,7 @@ class Loader:
             stored = await slot.fill(read, loaded, load_ms, token if read.lease else "")
             if stored:
                 self.cache.stats[slot.entity].sets += 1
+                offer(slot.entity, slot.deps, int((time.time() + ttl) * 1000))
             if self.debug:
                 logger.debug("cache fill %s ttl=%d stored=%s", slot.key, ttl, stored)
         return loaded

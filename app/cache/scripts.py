@@ -124,25 +124,48 @@ return 1
 """
 )
 
-# KEYS: marker keys..., entity-wide counters (epochs, families)..., scope counters...
+# Near caches (near/bus.py): the scripts that change what readers may see also publish the
+# keys they changed, and answer which processes keep a near cache: {now ms, member, until ms,
+# member, until ms, ...} (empty when no channel is given).
+_NEAR_PUBLISH = """
+local function near_publish(members_key, channel, message)
+  if channel == '' then
+    return {}
+  end
+  local time = redis.call('TIME')
+  local now = time[1] * 1000 + math.floor(time[2] / 1000)
+  redis.call('PUBLISH', channel, message)
+  local live = redis.call('ZRANGEBYSCORE', members_key, now, '+inf', 'WITHSCORES')
+  table.insert(live, 1, now)
+  return live
+end
+"""
+
+# KEYS: marker keys..., entity-wide counters (epochs, families)..., scope counters...,
+#       [near members]
 # ARGV: number of markers, number of entity-wide counters, fresh value, scope counter ttl s,
-#       then per marker: version, marker, ttl s
+#       near channel ('' = none), near message, then per marker: version, marker, ttl s
 # A marker never replaces a value of a newer version; a missing counter starts fresh.
 # Scope counters (one per filter value) expire, entity-wide ones do not; either way a
 # counter that is gone restarts at a fresh random value, never at one already used.
 INVALIDATE = _lua(
     _CURRENT
+    + _NEAR_PUBLISH
     + """
 local markers = tonumber(ARGV[1])
 local permanent = markers + tonumber(ARGV[2])
+local last = #KEYS
+if ARGV[5] ~= '' then
+  last = last - 1
+end
 for i = 1, markers do
-  local version = tonumber(ARGV[2 + 3 * i])
+  local version = tonumber(ARGV[4 + 3 * i])
   local existing = redis.call('GET', KEYS[i])
   if not existing or version_of(existing) < version then
-    redis.call('SET', KEYS[i], ARGV[3 + 3 * i], 'EX', ARGV[4 + 3 * i])
+    redis.call('SET', KEYS[i], ARGV[5 + 3 * i], 'EX', ARGV[6 + 3 * i])
   end
 end
-for i = markers + 1, #KEYS do
+for i = markers + 1, last do
   if redis.call('EXISTS', KEYS[i]) == 1 then
     redis.call('INCR', KEYS[i])
     if i > permanent then
@@ -154,26 +177,43 @@ for i = markers + 1, #KEYS do
     redis.call('SET', KEYS[i], ARGV[3])
   end
 end
-return #KEYS
+return near_publish(KEYS[#KEYS], ARGV[5], ARGV[6])
 """
 )
 
-# KEYS: entry keys   ARGV: ttl s
+# KEYS: entry keys..., [near members]   ARGV: ttl s, near channel ('' = none), near message
 # Manual invalidation of single entries: the entry stops being served, its version stays as
 # the floor for fills (a plain DEL would let a slow reader store an older row). The version
 # is copied as the digits it was stored with (a Lua number would print 2^53-1 as 9.0e+15).
 DEMOTE = _lua(
-    """
-for i = 1, #KEYS do
+    _NEAR_PUBLISH
+    + """
+local last = #KEYS
+if ARGV[2] ~= '' then
+  last = last - 1
+end
+for i = 1, last do
   local existing = redis.call('GET', KEYS[i])
   if existing then
     local version = string.match(existing, $version_pattern) or '0'
     redis.call('SET', KEYS[i], $written_head .. version .. $marker_tail, 'EX', ARGV[1])
   end
 end
-return #KEYS
+return near_publish(KEYS[#KEYS], ARGV[2], ARGV[3])
 """
 )
+
+# KEYS: near members   ARGV: member, lease ms, heartbeat channel, sequence
+# Register this process until `lease ms` from now (Redis time), forget the members whose
+# registration ran out, and send the heartbeat its subscription will echo.
+HEARTBEAT = """
+local time = redis.call('TIME')
+local now = time[1] * 1000 + math.floor(time[2] / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return now
+"""
 
 # KEYS: keys found by SCAN   -> number deleted. Deletes cached entries and pages, keeps
 # post-write markers (they guard against stale fills) and counters.

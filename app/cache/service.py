@@ -19,9 +19,18 @@ from redis.asyncio import Redis
 
 from app.cache import format, scripts
 from app.cache.breaker import BreakerState, CircuitBreaker
-from app.cache.connection import connect, operation_timeout, redacted_url, secrets_of
+from app.cache.connection import (
+    connect,
+    operation_timeout,
+    redacted_url,
+    secrets_of,
+    subscriber,
+)
 from app.cache.guard import FAILED, REDIS_ERRORS, RedisGuard
 from app.cache.keys import KeyEncoder, escape_glob
+from app.cache.near.bus import InvalidationBus
+from app.cache.near.publisher import NearArgs, NearPublisher
+from app.cache.near.store import NearStore
 from app.cache.stats import CacheStats
 from app.core.registry import Registry
 from app.core.settings import Settings
@@ -79,7 +88,7 @@ class CacheService:
             breaker=self.breaker,
             stats=self.stats,
             epoch_keys={name: keys.epoch for name, keys in self.keys.items()},
-            move_epochs=lambda redis, epochs: self._invalidate(redis, [], epochs),
+            move_epochs=self._move_epochs,
             secrets=secrets_of(settings),
         )
         if redis is not None:
@@ -90,6 +99,19 @@ class CacheService:
             self._invalidate_script = redis.register_script(scripts.INVALIDATE)
             self._demote = redis.register_script(scripts.DEMOTE)
             self._delete_entries = redis.register_script(scripts.DELETE_ENTRIES)
+            self._heartbeat = redis.register_script(scripts.HEARTBEAT)
+        self.near: InvalidationBus | None = None
+        self._subscriber: Redis | None = None
+        if redis is not None and settings.cache_near_enabled:
+            listening = self._subscriber = subscriber(settings)
+            self.near = InvalidationBus(
+                store=NearStore(settings.cache_near_max_bytes),
+                prefix=self.prefix,
+                lease_seconds=settings.cache_near_lease_ms / 1000,
+                subscriber=lambda: listening,
+                redis=self,
+            )
+        self.publisher = NearPublisher(self.guard, self.near)
 
     @property
     def redis(self) -> Redis | None:
@@ -112,13 +134,18 @@ class CacheService:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.guard.timeout * WARM_UP_DEADLINES):
                 await asyncio.gather(*pings, return_exceptions=True)
+        if self.near is not None:
+            self.near.start()
 
     async def close(self) -> None:
+        if self.near is not None:
+            await self.near.stop()
         redis = self.redis
         await self.guard.close()
-        if redis is not None:
-            await redis.aclose()
-            await redis.connection_pool.disconnect()  # a pool passed in is not closed
+        for client in (redis, self._subscriber):
+            if client is not None:
+                await client.aclose()
+                await client.connection_pool.disconnect()  # a pool passed in is not closed
 
     @property
     def status(self) -> str:
@@ -217,48 +244,84 @@ class CacheService:
     async def invalidate(
         self, entity: str, markers: Sequence[Marker], counters: Iterable[str], touched: set[str]
     ) -> bool:
-        """Post-write markers and list generation moves, in one round trip.
+        """Post-write markers and list generation moves, in one round trip (and, with near
+        caches, their confirmation).
 
         When it cannot be sent, the epochs of the `touched` entities move before Redis is
         read again, so nothing this write made stale is ever served.
         """
         ordered = sorted(set(counters))
-        result = await self.guard.run(
-            entity, lambda redis: self._invalidate(redis, markers, ordered)
+        keys = [*(m.key for m in markers), *ordered]
+        sent = await self.publisher.run(
+            entity, keys, lambda redis, near: self._invalidate(redis, markers, ordered, near)
         )
-        if result is FAILED:
+        if not sent:
             self.guard.lost_invalidation(touched)
-            return False
-        return True
+        return sent
 
     def _invalidate(
-        self, _redis: Redis, markers: Sequence[Marker], counters: Iterable[str]
+        self,
+        _redis: Redis,
+        markers: Sequence[Marker],
+        counters: Iterable[str],
+        near: NearArgs | None = None,
     ) -> Awaitable[Any]:
         """One INVALIDATE call: write markers, move counters (entity-wide ones first)."""
         ordered = sorted(set(counters), key=lambda key: key not in self._entity_wide)
         entity_wide = sum(1 for key in ordered if key in self._entity_wide)
+        channel, message, members = near or (b"", b"", None)
         args: list[ScriptArg] = [
             len(markers),
             entity_wide,
             format.fresh_counter(),
             self._counter_ttl,
+            channel,
+            message,
         ]
         for marker in markers:
             args += [marker.version, format.marker(marker.version), marker.ttl]
-        return self._invalidate_script(keys=[*(m.key for m in markers), *ordered], args=args)
+        keys = [*(m.key for m in markers), *ordered, *([members] if members else [])]
+        return self._invalidate_script(keys=keys, args=args)
+
+    def _move_epochs(self, redis: Redis, epochs: list[str]) -> Awaitable[Any]:
+        """The guard's epoch move after an outage: published, not waited for."""
+        return self._invalidate(redis, [], epochs, self.publisher.args(epochs))
 
     async def demote(self, entity: str, keys: Sequence[str]) -> bool:
         """Stop serving these entries; their versions stay as the floor for fills."""
         ttl = self.ttls[entity]
-        result = await self.guard.run(entity, lambda _: self._demote(keys=list(keys), args=[ttl]))
-        return result is not FAILED
+
+        def script(_redis: Redis, near: NearArgs | None) -> Awaitable[Any]:
+            channel, message, members = near or (b"", b"", None)
+            all_keys = [*keys, *([members] if members else [])]
+            return self._demote(keys=all_keys, args=[ttl, channel, message])
+
+        return await self.publisher.run(entity, list(keys), script)
 
     async def move_epoch(self, entities: Iterable[str]) -> bool:
         """Invalidate everything cached for these entities in one step."""
         epochs = [self.keys[e].epoch for e in entities]
-        result = await self.guard.run(None, lambda redis: self._invalidate(redis, [], epochs))
+        moved = await self.publisher.run(
+            None, epochs, lambda redis, near: self._invalidate(redis, [], epochs, near)
+        )
         self.guard.epochs_moved()
+        return moved
+
+    # -- near caches -----------------------------------------------------------------------
+    async def near_heartbeat(self, bus: InvalidationBus, sequence: int) -> bool:
+        keys = [bus.channels.members]
+        args: list[ScriptArg] = [bus.member, bus.lease_ms, bus.channels.heartbeat, sequence]
+        result = await self.guard.run(None, lambda _: self._heartbeat(keys=keys, args=args))
         return result is not FAILED
+
+    async def near_ack(self, bus: InvalidationBus, writer: str, invalidation: str) -> None:
+        channel = format.NearChannels.ack_of(self.prefix, writer)
+        payload = f"{invalidation} {bus.member}"
+        await self.guard.run(None, lambda redis: redis.publish(channel, payload))
+
+    async def near_leave(self, bus: InvalidationBus) -> None:
+        members = bus.channels.members
+        await self.guard.run(None, lambda redis: redis.zrem(members, bus.member))
 
     async def delete_entries(self, entity: str) -> int:
         """Delete the entity's cached entries and pages (SCAN, never KEYS), keeping its

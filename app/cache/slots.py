@@ -14,7 +14,7 @@ from app.core.repository import Filters, SQLAlchemyRepository
 
 
 class EntrySlot:
-    __slots__ = ("cache", "entity", "entity_id", "inner", "key", "lease_key")
+    __slots__ = ("cache", "deps", "entity", "entity_id", "inner", "key", "lease_key")
 
     def __init__(self, cache: CacheService, inner: SQLAlchemyRepository, entity_id: UUID) -> None:
         self.cache = cache
@@ -24,6 +24,7 @@ class EntrySlot:
         keys = cache.keys[self.entity]
         self.key = keys.entry(entity_id)
         self.lease_key = keys.lease(self.key)
+        self.deps: tuple[bytes, ...] = (self.key.encode(), keys.epoch.encode())
 
     async def peek(self) -> Read | None:
         return await self.cache.peek_entry(self.entity, self.key)
@@ -49,6 +50,7 @@ class EntrySlot:
 class PageSlot:
     __slots__ = (
         "cache",
+        "deps",
         "entity",
         "filters",
         "inner",
@@ -79,6 +81,11 @@ class PageSlot:
         self.key = query.base
         self.scope_key = keys.generation(query.scope)
         self.lease_key = keys.lease(query.base)
+        self.deps: tuple[bytes, ...] = (
+            self.scope_key.encode(),
+            keys.family.encode(),
+            keys.epoch.encode(),
+        )
 
     async def peek(self) -> Read | None:
         return await self.read("")

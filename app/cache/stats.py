@@ -22,7 +22,8 @@ database_load_seconds = Histogram(
 
 @dataclass
 class EntityStats:
-    hits: int = 0
+    hits: int = 0  # near hits included
+    near_hits: int = 0  # answered from this process's near cache
     misses: int = 0
     sets: int = 0
     invalidations: int = 0

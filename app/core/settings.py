@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     cache_lease_ms: int = Field(2000, ge=10)
     cache_lease_wait_ms: int = Field(300, ge=0)
     cache_early_refresh_beta: float = Field(1.0, ge=0)
+    cache_near_enabled: bool = True
+    cache_near_max_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
+    cache_near_lease_ms: int = Field(500, ge=50, le=60_000)
 
     # Circuit breaker around Redis
     breaker_failure_threshold: int = Field(5, ge=1)

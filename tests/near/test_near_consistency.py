@@ -1,0 +1,151 @@
+"""The near cache keeps every guarantee: a read that starts after a write was acknowledged,
+on any instance, never gets the older version — with the invalidation delayed, lost,
+racing a near fill, or Redis hung. Each race is reached by waiting on a signal."""
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from app.cache.service import CacheService
+from tests.near.conftest import (
+    LEASE,
+    SIGNAL_TIMEOUT,
+    NearInstance,
+    bus_of,
+    create_hero,
+    get,
+    near_copy,
+    serving,
+)
+from tests.support.fault_proxy import FaultProxy
+from tests.support.redis_server import RedisServer
+
+#: Room for a loaded machine on top of a bound the service promises (seconds).
+MARGIN = 2.0
+
+
+async def test_a_write_on_one_instance_is_read_by_another_that_held_a_near_copy(
+    near_instance: NearInstance,
+) -> None:
+    async with near_instance() as (_app_a, a), near_instance() as (app_b, b):
+        _hero, url = await create_hero(a)
+        assert (await near_copy(app_b, b, url)).json()["version"] == 1
+
+        assert (await a.patch(url, json={"age": 8})).status_code == 200
+
+        answer, _near = await get(app_b, b, url)
+        assert answer.json()["version"] == 2
+        again, near = await get(app_b, b, url)  # and the near cache resumes with v2
+        assert again.json()["version"] == 2
+
+
+async def test_a_delayed_invalidation_holds_the_write_until_it_was_applied(
+    near_instance: NearInstance, proxy: FaultProxy
+) -> None:
+    """B hears Redis late (every byte delayed); A's write is acknowledged only once B has
+    applied its invalidation."""
+    async with near_instance() as (_app_a, a), near_instance(proxy.url()) as (app_b, b):
+        _hero, url = await create_hero(a)
+        await near_copy(app_b, b, url)
+        applied = bus_of(app_b).applied
+        proxy.set_mode("latency", latency=LEASE / 4)
+
+        assert (await a.patch(url, json={"age": 8})).status_code == 200
+        assert bus_of(app_b).applied == applied + 1  # applied before A answered
+
+        assert (await get(app_b, b, url))[0].json()["version"] == 2
+
+
+async def test_a_lost_invalidation_holds_the_write_at_most_the_lease_and_is_never_missed(
+    near_instance: NearInstance, proxy: FaultProxy
+) -> None:
+    """B's link to Redis black-holed: B never hears the invalidation. A's write waits for B
+    at most L, and by then B no longer serves near copies."""
+    async with near_instance() as (_app_a, a), near_instance(proxy.url()) as (app_b, b):
+        _hero, url = await create_hero(a)
+        await near_copy(app_b, b, url)
+        applied = bus_of(app_b).applied
+        proxy.set_mode("blackhole")
+
+        started = time.monotonic()
+        assert (await a.patch(url, json={"age": 8})).status_code == 200
+        assert time.monotonic() - started < LEASE + MARGIN  # a dead subscriber holds it ≤ L
+
+        answer, near = await get(app_b, b, url)
+        assert answer.json()["version"] == 2 and not near
+        assert bus_of(app_b).applied == applied  # it really never heard of the write
+
+
+async def test_an_invalidation_racing_a_near_fill_keeps_the_older_bytes_out(
+    near_instance: NearInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B read v1 from Redis; before B's near cache stores it, A's write is applied on B.
+    B's answer may be v1 (it started before the write), but the near cache must not keep it."""
+    held = asyncio.Event()
+    release = asyncio.Event()
+    original = CacheService.peek_entry
+    hold_next = False
+
+    async def peek_then_hold(self: CacheService, *args: Any) -> Any:
+        nonlocal hold_next
+        read = await original(self, *args)
+        if hold_next and self is cache_b:
+            hold_next = False
+            held.set()
+            await release.wait()
+        return read
+
+    monkeypatch.setattr(CacheService, "peek_entry", peek_then_hold)
+    async with near_instance() as (_app_a, a), near_instance() as (app_b, b):
+        cache_b = app_b.state.services.cache
+        _hero, url = await create_hero(a)
+        await b.get(url)  # in Redis now, not yet kept near (first read was a miss)
+        await serving(app_b)
+        hold_next = True
+        reader = asyncio.create_task(b.get(url))  # a Redis hit, held before it is kept
+        async with asyncio.timeout(SIGNAL_TIMEOUT):
+            await held.wait()
+
+        assert (await a.patch(url, json={"age": 8})).status_code == 200
+        release.set()
+        assert (await reader).json()["version"] == 1  # it started before the write
+
+        assert (await get(app_b, b, url))[0].json()["version"] == 2
+        assert len(bus_of(app_b).store) <= 1  # only the new version may be kept
+
+
+async def test_a_write_while_redis_hangs_is_read_on_the_other_instance(
+    near_instance: NearInstance, own_redis: RedisServer
+) -> None:
+    fast = {"redis_socket_timeout": 0.1, "redis_connect_timeout": 0.1, "redis_pool_timeout": 0.1}
+    async with near_instance(**fast) as (_app_a, a), near_instance(**fast) as (app_b, b):
+        _hero, url = await create_hero(a)
+        await near_copy(app_b, b, url)
+        own_redis.pause()
+        try:
+            started = time.monotonic()
+            assert (await a.patch(url, json={"age": 8})).status_code == 200
+            assert time.monotonic() - started >= LEASE  # held until no near copy survives
+            answer, near = await get(app_b, b, url)
+            assert answer.json()["version"] == 2 and not near
+        finally:
+            own_redis.resume()
+
+
+async def test_the_near_cache_is_dropped_when_its_subscription_breaks(
+    near_instance: NearInstance, own_redis: RedisServer
+) -> None:
+    async with near_instance() as (app, client):
+        _hero, url = await create_hero(client)
+        await near_copy(app, client, url)
+        assert len(bus_of(app).store) == 1
+        own_redis.kill()
+        async with asyncio.timeout(SIGNAL_TIMEOUT):
+            while len(bus_of(app).store):
+                await asyncio.sleep(0.01)
+        assert not bus_of(app).serving(time.monotonic())
+        own_redis.restart()
+        await serving(app)  # back in step, from an empty near cache
+        assert (await get(app, client, url))[0].json()["version"] == 1
