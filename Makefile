@@ -70,7 +70,7 @@ migrate: install
 	$(UV_RUN) alembic upgrade head
 
 run: migrate
-	$(UV_RUN) uvicorn app.main:app --host $(HOST) --port $(PORT)
+	HOST=$(HOST) PORT=$(PORT) $(UV_RUN) python -m app serve
 
 test: install
 	bash scripts/ensure-test-services.sh

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("app.serve", "serve the API with uvicorn (HOST, PORT, WEB_CONCURRENCY, ACCESS_LOG)"),
     "seed": (
         "app.seed.cli",
         "fill the database (DATABASE_URL) with sample heroes, children, stories",

@@ -4,8 +4,8 @@ or parses it (the Lua scripts in `scripts.py` are built from the `LUA` constants
 Key families, under `CACHE_KEY_PREFIX` (`tales:` by default):
 
     {entity}:{id}                                an entity's entry, or its post-write marker
-    {entity}:{label}[:{filter}={value}…]:l{limit}:o{offset}:e{epoch}:g{family}.{scope}
-                                                 a list page (the suffix is added in Lua)
+    {entity}:{label}[:{filter}={value}…]:l{limit}:o{offset}
+                                                 a list page
     epoch:{entity}                               the key epoch: entries of another are misses
     gen:{entity}                                 the family generation: moves every list
     gen:{entity}:{scope}                         one list scope's generation, e.g. gen:hero:lang:en
@@ -19,6 +19,10 @@ read them without decoding:
 
     {"state":"entry","epoch":E,"version":V,"cached_at":"…Z","expires_ms":X,"ttl":T,
      "load_ms":L,"size":S,"entity":<the entity's or page's JSON, as served>}
+
+A page's `epoch` is its stamp, the string `"E:F.S"` of the entity's epoch, family and scope
+generations it was filled under (its version is 0): after one MGET of those three counters
+and the page, the page is served only if its head names them.
     {"state":"written","version":V}              after a write: fills of older versions fail
     {"state":"deleted","version":9007199254740991}   after a delete (DELETED_VERSION)
 
@@ -58,14 +62,14 @@ COUNTER_TTL_FACTOR = 2
 
 ENTRY_STATE_HEAD = b'{"state":"entry",'
 _ENTRY_HEAD = re.compile(
-    rb'\{"state":"entry","epoch":\d+,"version":(\d+),"cached_at":"[^"]*",'
+    rb'\{"state":"entry","epoch":(?:\d+|"\d+:\d+\.\d+"),"version":(\d+),"cached_at":"[^"]*",'
     rb'"expires_ms":(\d+),"ttl":\d+,"load_ms":(\d+),"size":(\d+),"entity":'
 )
 _VERSION = re.compile(rb'"version":(\d+)')
 _WRITTEN_HEAD = '{"state":"written","version":'
 _DELETED_HEAD = '{"state":"deleted","version":'
 _MARKER_TAIL = "}"
-_PAGE_EPOCH, _PAGE_GENERATIONS, _GENERATION_JOIN = ":e", ":g", "."
+_STAMP_OPEN, _STAMP_EPOCH_SEP, _STAMP_GENERATION_SEP, _STAMP_CLOSE = '"', ":", ".", '"'
 
 #: What the Lua scripts may rely on, substituted into them as `$name` (Lua string literals).
 LUA: Mapping[str, str] = {
@@ -74,9 +78,10 @@ LUA: Mapping[str, str] = {
     "version_pattern": '"version":(%d+)',
     "written_head": _WRITTEN_HEAD,
     "marker_tail": _MARKER_TAIL,
-    "page_epoch": _PAGE_EPOCH,
-    "page_generations": _PAGE_GENERATIONS,
-    "generation_join": _GENERATION_JOIN,
+    "stamp_open": _STAMP_OPEN,
+    "stamp_epoch_sep": _STAMP_EPOCH_SEP,
+    "stamp_generation_sep": _STAMP_GENERATION_SEP,
+    "stamp_close": _STAMP_CLOSE,
 }
 
 
@@ -111,8 +116,13 @@ def parse_entry(value: bytes) -> Entry | None:
 
 
 def entry_head(epoch: bytes) -> bytes:
-    """How an entry of this epoch starts: the hit path's epoch check."""
+    """How an entry of this epoch (or a page of this stamp) starts: the hit path's check."""
     return b'{"state":"entry","epoch":%s,' % epoch
+
+
+def page_stamp(epoch: bytes, family: bytes, scope: bytes) -> bytes:
+    """The stamp of a page filled under these counters, as its head names it."""
+    return b'"%s:%s.%s"' % (epoch, family, scope)
 
 
 def marker(version: int) -> bytes:

@@ -9,11 +9,10 @@ constants are substituted for the `$names` below, so the layout has one owner.
   never replaces a value holding a newer version (entry or post-write marker, any epoch) and
   never lands in a newer epoch. So a reader that read the old row before a write committed
   cannot store it after the write's invalidation: the marker's version stops it.
-- List pages live under keys carrying generation counters; a write INCRs the counters of the
-  lists it affects, in O(1) round trips, and a fill made under an old generation lands where
-  nobody reads. Missing counters start at a random value, never at a reused one.
-
-Keys built inside the scripts (list pages) assume a standalone Redis, not Cluster.
+- A list page carries the generation counters it was filled under (its stamp); a write INCRs
+  the counters of the lists it affects, in O(1) round trips, so a page of an older stamp is
+  never served, and a fill made under an old generation is refused. Missing counters start
+  at a random value, never at a reused one.
 """
 
 from string import Template
@@ -92,34 +91,50 @@ return 1
 """
 )
 
-# KEYS: epoch, family generation, scope generation, lease
-# ARGV: fresh value, page key base, lease token ('' = none), lease ms, scope counter ttl s
-# -> {page key, page} on a hit; {page key, false, 0, lease taken} on a miss
+# The hit path reads pages with a plain MGET of the counters and the page (service.py);
+# this script is the miss path: it creates missing counters and takes the load lease.
+# KEYS: epoch, family generation, scope generation, page, lease
+# ARGV: fresh value, lease token ('' = none), lease ms, scope counter ttl s
+# -> {stamp, page} on a hit; {stamp, false, 0, lease taken} on a miss
 READ_PAGE = _lua(
     _CURRENT
     + """
-local key = ARGV[2] .. $page_epoch .. current(KEYS[1], ARGV[1])
-  .. $page_generations .. current(KEYS[2], ARGV[1])
-  .. $generation_join .. current(KEYS[3], ARGV[1], ARGV[5])
-local value = redis.call('GET', key)
+local stamp = $stamp_open .. current(KEYS[1], ARGV[1])
+  .. $stamp_epoch_sep .. current(KEYS[2], ARGV[1])
+  .. $stamp_generation_sep .. current(KEYS[3], ARGV[1], ARGV[4]) .. $stamp_close
+local value = redis.call('GET', KEYS[4])
 if value then
-  return {key, value}
+  local head = $entry_epoch_head .. stamp .. ','
+  if string.sub(value, 1, #head) == head then
+    return {stamp, value}
+  end
 end
 local lease = 0
-if ARGV[3] ~= '' and redis.call('SET', KEYS[4], ARGV[3], 'NX', 'PX', ARGV[4]) then
+if ARGV[2] ~= '' and redis.call('SET', KEYS[5], ARGV[2], 'NX', 'PX', ARGV[3]) then
   lease = 1
 end
-return {key, false, 0, lease}
+return {stamp, false, 0, lease}
 """
 )
 
-# KEYS: page key, lease   ARGV: payload, ttl s, lease token
+# KEYS: epoch, family generation, scope generation, page, lease
+# ARGV: stamp at miss, payload, ttl s, lease token
+# -> 1 stored, 0 refused: the generations moved since the miss (a write changed the list)
 FILL_PAGE = _lua(
     """
-if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then
-  redis.call('DEL', KEYS[2])
+if ARGV[4] ~= '' and redis.call('GET', KEYS[5]) == ARGV[4] then
+  redis.call('DEL', KEYS[5])
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+local counters = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])
+if not counters[1] or not counters[2] or not counters[3] then
+  return 0
+end
+local stamp = $stamp_open .. counters[1] .. $stamp_epoch_sep .. counters[2]
+  .. $stamp_generation_sep .. counters[3] .. $stamp_close
+if stamp ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[3])
 return 1
 """
 )

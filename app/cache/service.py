@@ -47,7 +47,7 @@ WARM_UP_DEADLINES = 4
 class Read:
     """What Redis holds for one entry or page, as a read found it."""
 
-    at: bytes  # where a fill lands: the epoch (entries) or the full page key (pages)
+    at: bytes  # where a fill lands: the epoch (entries) or the stamp (pages)
     value: bytes | None  # the stored entry of the current epoch / generations; None: a miss
     floor: int = 0  # on a miss: version of a marker or stale entry (loads must not go below)
     lease: bool = False  # on a miss: this caller holds the load lease
@@ -213,14 +213,34 @@ class CacheService:
         result = await self.guard.run(entity, lambda _: self._fill_entry(keys=keys, args=args))
         return result is not FAILED and bool(result)
 
+    async def peek_page(self, entity: str, base: str, scope_key: str) -> Read | None:
+        """The hit path of pages: one MGET of the three counters a page depends on and the
+        page, no script; the page is served only if its stamp names those counters."""
+        keys = self.keys[entity]
+        result = await self.guard.run(
+            entity, lambda redis: redis.mget(keys.epoch, keys.family, scope_key, base)
+        )
+        if result is FAILED:
+            return None
+        epoch, family, scope, value = cast("list[bytes | None]", result)
+        if epoch is None or family is None or scope is None:
+            return Read(b"", None)  # a counter to create: the miss path's script does
+        stamp = format.page_stamp(epoch, family, scope)
+        if value is not None and value.startswith(format.entry_head(stamp)):
+            return Read(stamp, value)
+        return Read(stamp, None)
+
+    def _page_keys(self, entity: str, base: str, scope_key: str, lease_key: str) -> list[str]:
+        keys = self.keys[entity]
+        return [keys.epoch, keys.family, scope_key, base, lease_key]
+
     async def read_page(
         self, entity: str, base: str, scope_key: str, lease_key: str, lease_token: str
     ) -> Read | None:
-        entity_keys = self.keys[entity]
-        keys = [entity_keys.epoch, entity_keys.family, scope_key, lease_key]
+        """The miss path of pages: counters created if missing, and the load lease."""
+        keys = self._page_keys(entity, base, scope_key, lease_key)
         args: list[ScriptArg] = [
             format.fresh_counter(),
-            base,
             lease_token,
             self.settings.cache_lease_ms,
             self._counter_ttl,
@@ -233,12 +253,20 @@ class CacheService:
         return Read(result[0], None, 0, bool(result[3]))
 
     async def fill_page(
-        self, entity: str, lease_key: str, read: Read, payload: bytes, lease_token: str
+        self,
+        entity: str,
+        base: str,
+        scope_key: str,
+        lease_key: str,
+        read: Read,
+        payload: bytes,
+        lease_token: str,
     ) -> bool:
-        keys: list[bytes | str] = [read.at, lease_key]
-        args: list[ScriptArg] = [payload, self.ttls[entity], lease_token]
+        """Store a page loaded under `read.at` (its stamp), unless the counters moved."""
+        keys = self._page_keys(entity, base, scope_key, lease_key)
+        args: list[ScriptArg] = [read.at, payload, self.ttls[entity], lease_token]
         result = await self.guard.run(entity, lambda _: self._fill_page(keys=keys, args=args))
-        return result is not FAILED
+        return result is not FAILED and bool(result)
 
     # -- invalidation ----------------------------------------------------------------------
     async def invalidate(

@@ -1,6 +1,6 @@
 """The two kinds of cached values, as the loader sees them: an entity's entry, keyed by id
-and versioned by the row's version; a list page, keyed by its query and versioned by the
-epoch and generations in its key."""
+and versioned by the row's version; a list page, keyed by its query and stamped with the
+epoch and generations it was filled under."""
 
 from __future__ import annotations
 
@@ -61,9 +61,6 @@ class PageSlot:
         "scope_key",
     )
 
-    #: A page's header carries no epoch of its own: the epoch is part of its key.
-    HEADER_EPOCH = b"0"
-
     def __init__(
         self,
         cache: CacheService,
@@ -88,7 +85,7 @@ class PageSlot:
         )
 
     async def peek(self) -> Read | None:
-        return await self.read("")
+        return await self.cache.peek_page(self.entity, self.key, self.scope_key)
 
     async def read(self, lease_token: str) -> Read | None:
         return await self.cache.read_page(
@@ -100,10 +97,12 @@ class PageSlot:
 
     async def fill(self, read: Read, loaded: Loaded, load_ms: int, lease_token: str) -> bool:
         ttl = self.cache.ttls[self.entity]
-        payload = format.entry(self.HEADER_EPOCH, 0, ttl, load_ms, loaded.body)
-        return await self.cache.fill_page(self.entity, self.lease_key, read, payload, lease_token)
+        payload = format.entry(read.at, 0, ttl, load_ms, loaded.body)  # stamped
+        return await self.cache.fill_page(
+            self.entity, self.key, self.scope_key, self.lease_key, read, payload, lease_token
+        )
 
     def flight(self, read: Read | None) -> Hashable:
         # Pages of one query under new generations are another flight; without Redis the
         # query alone names it (closed by writes to the entity, see `CachedRepository`).
-        return read.at if read is not None else (self.key, None)
+        return (self.key, read.at if read is not None else None)

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    web_concurrency: int = Field(1, ge=1, le=64)  # worker processes of `python -m app serve`
+    access_log: bool = False  # uvicorn's access log (off: it costs, and logs query strings)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     health_timeout: float = Field(1.0, gt=0, le=30)
 

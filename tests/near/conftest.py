@@ -44,7 +44,9 @@ def near_instance(cached_instance: AppFactory, own_redis: RedisServer) -> NearIn
     def factory(
         redis_url: str | None = None, **overrides: object
     ) -> AbstractAsyncContextManager[AppAndClient]:
-        return cached_instance(redis_url or own_redis.url, cache_near_lease_ms=LEASE_MS, **overrides)
+        return cached_instance(
+            redis_url or own_redis.url, cache_near_lease_ms=LEASE_MS, **overrides
+        )
 
     return factory
 
