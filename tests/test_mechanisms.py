@@ -22,6 +22,7 @@ PYTEST_TESTS_FAILED = 1
 RACE = "tests/consistency/test_stale_fill_race.py"
 OUTAGE = "tests/resilience/test_no_stale_after_outage.py"
 STAMPEDE = "tests/stampede/test_single_flight.py"
+NEAR = "tests/near/test_near_consistency.py"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,16 @@ MUTANTS = (
         (f"{OUTAGE}::test_write_during_redis_hang_is_read_back_after_resume",),
     ),
     Mutant(
+        "a page hit serves only a page stamped with the current generations",
+        "app/cache/service.py",
+        "if value is not None and value.startswith(format.entry_head(stamp)):",
+        "if value is not None and value.startswith(format.ENTRY_STATE_HEAD):",
+        (
+            "tests/cache/test_invalidation_rules.py"
+            "::test_hero_update_moves_hero_between_language_and_name_lists",
+        ),
+    ),
+    Mutant(
         "a write moves the generations of the lists it touches",
         "app/cache/scripts.py",
         "    redis.call('INCR', KEYS[i])\n",
@@ -109,7 +120,7 @@ MUTANTS = (
         "a lost invalidation moves the epochs before Redis is read again",
         "app/cache/service.py",
         "            self.guard.lost_invalidation(touched)\n",
-        "",
+        "            pass\n",
         (f"{OUTAGE}::test_write_during_redis_hang_is_read_back_after_resume",),
     ),
     Mutant(
@@ -160,6 +171,47 @@ MUTANTS = (
 )
 
 
+NEAR_MUTANTS = (
+    Mutant(
+        "near copies are served only while the process heard from Redis within L",
+        "app/api/near_front.py",
+        "if time.monotonic() < bus.valid_until:",
+        "if True:",
+        (
+            f"{NEAR}::test_a_lost_invalidation_holds_the_write_at_most_the_lease_and_is_never_missed",
+        ),
+    ),
+    Mutant(
+        "a write waits until every live near cache applied its invalidation",
+        "app/cache/near/publisher.py",
+        "        await bus.confirmed(invalidation, waiter, live_members(result))\n",
+        "",
+        (f"{NEAR}::test_a_delayed_invalidation_holds_the_write_until_it_was_applied",),
+    ),
+    Mutant(
+        "an invalidation that could not be sent holds its write for L",
+        "app/cache/near/publisher.py",
+        "            await bus.unconfirmed(invalidation)\n",
+        "",
+        (f"{NEAR}::test_a_write_while_redis_hangs_is_read_on_the_other_instance",),
+    ),
+    Mutant(
+        "bytes read before an invalidation was applied are not kept near after it",
+        "app/api/near_front.py",
+        "            or bus.sequence != sequence\n",
+        "",
+        (f"{NEAR}::test_an_invalidation_racing_a_near_fill_keeps_the_older_bytes_out",),
+    ),
+    Mutant(
+        "a broken subscription drops every near copy",
+        "app/cache/near/bus.py",
+        "                self._drop_all()  # what was published meanwhile may never arrive\n",
+        "                pass\n",
+        (f"{NEAR}::test_the_near_cache_is_dropped_when_its_subscription_breaks",),
+    ),
+)
+
+
 def copy_project(target: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc")
     for name in COPIED:
@@ -172,7 +224,7 @@ def copy_project(target: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(RUN_TIMEOUT + 60)
-@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.mechanism)
+@pytest.mark.parametrize("mutant", MUTANTS + NEAR_MUTANTS, ids=lambda m: m.mechanism)
 def test_removing_the_mechanism_fails_the_test_named_for_it(mutant: Mutant, tmp_path: Path):
     copy_project(tmp_path)
     path = tmp_path / mutant.path

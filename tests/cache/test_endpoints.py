@@ -215,8 +215,12 @@ async def test_flush_all_keeps_keys_outside_the_prefix_and_of_other_prefixes(
 
 
 def cached_values(redis: Any) -> dict[str, bytes]:
-    """Every key in Redis and its value."""
-    return {key.decode(): redis.get(key) for key in redis.scan_iter(count=1000)}
+    """Every string key in Redis and its value (the near cache's member set aside)."""
+    return {
+        key.decode(): redis.get(key)
+        for key in redis.scan_iter(count=1000)
+        if redis.type(key) == b"string"
+    }
 
 
 def is_cached_value(key: str, value: bytes, entity: str) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.cache.near.bus import InvalidationBus
+from app.entities import ENTITIES
 from tests.conftest import AppAndClient, AppFactory
 from tests.support.fault_proxy import FaultProxy
 from tests.support.redis_server import RedisServer
@@ -44,9 +45,8 @@ def near_instance(cached_instance: AppFactory, own_redis: RedisServer) -> NearIn
     def factory(
         redis_url: str | None = None, **overrides: object
     ) -> AbstractAsyncContextManager[AppAndClient]:
-        return cached_instance(
-            redis_url or own_redis.url, cache_near_lease_ms=LEASE_MS, **overrides
-        )
+        settings = {"cache_near_lease_ms": LEASE_MS, **overrides}
+        return cached_instance(redis_url or own_redis.url, **settings)
 
     return factory
 
@@ -72,9 +72,16 @@ async def serving(app: FastAPI) -> None:
             await asyncio.sleep(0.01)
 
 
+ENTITY_OF_PLURAL = {spec.plural: spec.name for spec in ENTITIES}
+
+
+def entity_of(url: str) -> str:
+    return ENTITY_OF_PLURAL[url.removeprefix("/api/v1/").split("/")[0].split("?")[0]]
+
+
 async def get(app: FastAPI, client: httpx.AsyncClient, url: str) -> tuple[httpx.Response, bool]:
     """GET `url`; whether the answer came from the near cache."""
-    stats = app.state.services.cache.stats["hero"]
+    stats = app.state.services.cache.stats[entity_of(url)]
     before = stats.near_hits
     response = await client.get(url)
     return response, stats.near_hits == before + 1

@@ -123,7 +123,9 @@ async def test_cache_counters_per_entity_equal_cache_stats(
         metrics = await scrape(client)
         assert_cache_counters_match(metrics, stats)
         counted = stats["entities"]["hero"]
-        assert all(counted[name] > 0 for name in COUNTERS if name != "errors"), counted
+        # near hits are counted by tests/near (this instance may not be in step with Redis yet)
+        occurred = [name for name in COUNTERS if name not in ("errors", "near_hits")]
+        assert all(counted[name] > 0 for name in occurred), counted
         assert counted["stampede_waits"] >= 4
         assert metrics.value("tales_cache_breaker_state", state="closed") == 1
 

@@ -22,6 +22,11 @@ from tests.api import payloads
 from tests.resilience.conftest import RECOVERY_WITHIN, THRESHOLD, Instance, Serve, eventually
 from tests.support.redis_server import RedisServer
 
+#: These tests isolate the Redis layer's repair of a lost invalidation (one failure, breaker
+#: closed): a near cache's heartbeats would add failures during the hang and open the
+#: breaker, whose half-open probe would repair it too. tests/near covers the near cache.
+REDIS_LAYER_ONLY: dict[str, object] = {"cache_near_enabled": False}
+
 #: instance 1, instance 2, and the hero both have cached
 TwoInstances = tuple[Instance, Instance, dict[str, Any]]
 
@@ -70,7 +75,7 @@ async def create_luna_and_warm(instance: Instance) -> dict[str, Any]:
 async def test_write_during_redis_hang_is_read_back_after_resume(
     own_redis: RedisServer, serve: Serve
 ) -> None:
-    async with serve(own_redis.url) as api:
+    async with serve(own_redis.url, **REDIS_LAYER_ONLY) as api:
         hero = await create_luna_and_warm(api)
         await drop_idle_redis_connections(api)
 
@@ -88,7 +93,7 @@ async def test_write_while_redis_is_down_is_read_back_when_it_restarts_with_old_
     serve: Serve,
 ) -> None:
     with RedisServer(appendonly=True) as server:
-        async with serve(server.url) as api:
+        async with serve(server.url, **REDIS_LAYER_ONLY) as api:
             hero = await create_luna_and_warm(api)
 
             server.kill()
@@ -120,7 +125,10 @@ async def two_warm_instances(own_redis: RedisServer, serve: Serve) -> AsyncItera
     """Instances 1 and 2 on `own_redis`, and the hero Luna, created through instance 1 and
     read through each until her entry and the first list page are hits. Instance 1's idle
     Redis connections are dropped: its write during a hang loses its invalidation."""
-    async with serve(own_redis.url) as one, serve(own_redis.url) as two:
+    async with (
+        serve(own_redis.url, **REDIS_LAYER_ONLY) as one,
+        serve(own_redis.url, **REDIS_LAYER_ONLY) as two,
+    ):
         hero = await one.create_hero(payloads.hero(name="Luna"))
         await warm(one, hero)
         await warm(two, hero)

@@ -2,10 +2,6 @@
 total, however many requests both receive at the same moment (the Redis load lease)."""
 
 import asyncio
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,62 +9,10 @@ import httpx
 import pytest
 
 from tests.stampede.helpers import HERO, HEROES
-from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
+from tests.support.service import ServiceProcess
 
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 5.0
 REQUESTS_PER_PROCESS = 100
-
-
-class ServiceProcess:
-    def __init__(self, database_url: str, redis_url: str, log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "REDIS_ENABLED": "true",
-            "CACHE_LEASE_WAIT_MS": "2000",
-            "LOG_LEVEL": "WARNING",
-        }
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--log-level", "warning"]
-        with open(log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        output = self.log_path.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"service on port {self.port} did not become healthy:\n{output}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @pytest.fixture

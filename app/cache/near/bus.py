@@ -214,6 +214,8 @@ class InvalidationBus:
         if now >= self.valid_until:
             if self.valid_until:
                 self.lapses += 1
+            # A safety net: a connection that delivers in order loses nothing, and one that
+            # broke or fell silent was replaced with everything dropped (see `_listen`).
             self._drop_all()  # news may have been missed while it lapsed
         self.valid_until = max(self.valid_until, sent + self.lease)
 

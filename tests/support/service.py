@@ -1,0 +1,68 @@
+"""The service as a real process (`python -m app serve`, uvicorn), on a free port."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+POLL_SECONDS = 0.05
+
+
+class ServiceProcess:
+    def __init__(self, database_url: str, redis_url: str, log_path: Path, **settings: str) -> None:
+        """`settings`: more environment variables of the service (e.g. WEB_CONCURRENCY)."""
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "REDIS_ENABLED": "true",
+            "CACHE_LEASE_WAIT_MS": "2000",
+            "LOG_LEVEL": "WARNING",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            **settings,
+        }
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "app", "serve"],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(POLL_SECONDS)
+        output = self.log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"service on port {self.port} did not become healthy:\n{output}")
+
+    def stop(self) -> None:
+        """SIGTERM (uvicorn stops its workers), SIGKILL if it does not end in time."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
