@@ -3,6 +3,8 @@
 Setup: a fresh PostgreSQL database (127.0.0.1:5432, user postgres), migrated and seeded; a
 throwaway redis-server and a FaultProxy in front of it; four uvicorn processes (the app with
 the cache off, with the cache on, with the cache on behind the proxy, and the yardstick).
+The hit-path scenario starts its own servers (the peers, the app with the near cache off)
+and stops them when it is done.
 Teardown runs on success, error and Ctrl-C/SIGTERM alike: processes stopped by pid, proxy and
 redis-server stopped, the database dropped, logs kept in `bench/results/logs/`.
 """
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import secrets
 import shutil
 import signal
 import subprocess
@@ -33,7 +36,7 @@ if str(ROOT) not in sys.path:  # `tests.support` and `app` are imported from the
 
 import asyncpg
 
-from bench import client, scenarios
+from bench import client, hitpath, scenarios
 from bench.config import PATHS, RESULTS_DIR, BenchConfig
 from bench.cpu import CpuProbe
 from bench.load import LoadRunner
@@ -49,6 +52,9 @@ from tests.support import (
     postgres_url,
 )
 from tests.support.postgres import pg_host, pg_port, pg_user
+
+#: admin token of the cached server (the hit-path scenario flushes its hero entries)
+ADMIN_TOKEN = secrets.token_urlsafe(16)
 
 
 def parse_args(argv: list[str] | None) -> BenchConfig:
@@ -166,7 +172,9 @@ def setup(cfg: BenchConfig, stack: contextlib.ExitStack, results: dict[str, Any]
         "cached": procs.start_uvicorn(
             "app-cached",
             "app.main:app",
-            app_env(**common, redis_url=redis.url, cache_key_prefix="bench:"),
+            app_env(
+                **common, redis_url=redis.url, cache_key_prefix="bench:", admin_token=ADMIN_TOKEN
+            ),
         ),
         "hung": procs.start_uvicorn(
             "app-hung",
@@ -205,6 +213,8 @@ def setup(cfg: BenchConfig, stack: contextlib.ExitStack, results: dict[str, Any]
         yardstick=yard,
         ids=ids,
         stampede_ids=stampede_ids,
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
         results=results,
     )
 
@@ -282,11 +292,13 @@ SCENARIOS: list[tuple[str, Callable[[scenarios.Context], None]]] = [
     ("yardstick", scenarios.yardstick),
     ("without cache", scenarios.without_cache),
     ("with cache", scenarios.with_cache),
+    ("hit path", hitpath.hit_path),  # peers, near cache on/off; before the others' writes
     ("invalidation", scenarios.invalidation),
     ("mixed workload", scenarios.mixed),
     ("degradation", scenarios.degradation),
     ("Redis hung", scenarios.hung),
     ("without cache, again", scenarios.baseline_again),  # drift of the machine over the run
+    ("yardstick, again", scenarios.yardstick_again),
 ]
 
 
