@@ -37,12 +37,13 @@ if str(ROOT) not in sys.path:  # `tests.support` and `app` are imported from the
 import asyncpg
 
 from bench import client, hitpath, scenarios
+from bench.chart import write_chart
 from bench.config import PATHS, RESULTS_DIR, BenchConfig
 from bench.cpu import CpuProbe
 from bench.load import LoadRunner
 from bench.procs import Processes, app_env
 from bench.report import write_json
-from bench.summary import compute_ratios, render
+from bench.summary import LOAD_ROWS, compute_ratios, render
 from tests.support import (
     FaultProxy,
     RedisServer,
@@ -361,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + render(results))
     path = RESULTS_DIR / "latest.json"
     write_json(path, results)
-    print(f"\nwritten {path.relative_to(ROOT)}; logs in bench/results/logs/; ", end="")
+    chart = write_chart(RESULTS_DIR / "latest.svg", results, LOAD_ROWS)
+    print(f"\nwritten {path.relative_to(ROOT)}, chart {chart.relative_to(ROOT)}; ", end="")
+    print("logs in bench/results/logs/; ", end="")
     print(f"total {results['meta']['total_seconds']:.0f} s")
     if results["errors"] or results["failed_checks"]:
         print(f"FAILED: {results['errors'] + results['failed_checks']}", file=sys.stderr)
