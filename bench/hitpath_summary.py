@@ -26,12 +26,17 @@ def request_label(row: HitRow, hit_path: dict[str, Any]) -> str:
     }[row.shape]
 
 
+def _number(entry: dict[str, Any] | None, name: str) -> float | None:
+    value = (entry or {}).get(name)
+    return None if value is None else float(value)
+
+
 def compute_hitpath_ratios(load: dict[str, Any]) -> dict[str, Any]:
     def rps(key: str) -> float | None:
-        return load.get(key, {}).get("rps")
+        return _number(load.get(key), "rps")
 
     def lat(key: str, q: str) -> float | None:
-        return load.get(key, {}).get(f"{q}_ms")
+        return _number(load.get(key), f"{q}_ms")
 
     ratios: dict[str, Any] = {
         "hit_vs_uncached_get_rps": ratio(rps("near_on_ids"), rps("nocache_get")),

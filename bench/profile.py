@@ -106,7 +106,13 @@ def warm(server: Server, paths: list[str]) -> None:
     print(f"  warm: {len(paths)} heroes read twice; near cache {stats['near']}", flush=True)
 
 
-def record(procs: Processes, loader: LoadRunner, server: Server, paths: list[str], args) -> None:
+def record(
+    procs: Processes,
+    loader: LoadRunner,
+    server: Server,
+    paths: list[str],
+    args: argparse.Namespace,
+) -> None:
     load: list[LoadResult] = []
     thread = threading.Thread(
         target=lambda: load.append(loader.run("profile-get", server.url, paths)), daemon=True
