@@ -58,7 +58,9 @@ def bars(results: dict[str, Any], load_rows: Sequence[tuple[str, str, str, Any]]
         value = ratio(load.get(row.key, {}).get("rps"), yard, 3)
         if value is None or row.key in patch_keys:
             continue
-        kind = row.server if row.server in ("near_on", "near_off") else "peer"
+        kind = {"near_on": "near_on", "near_off": "near_off", "nocache": "product"}.get(
+            row.server, "peer"
+        )
         label = f"{row.label}: {request_label(row, results.get('hit_path', {}))}"
         found.append(Bar(label, value, kind))
     return found

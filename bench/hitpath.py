@@ -2,7 +2,8 @@
 
 - each peer (`bench/peers/`) on GET by id over the same random ids;
 - tales-api with the near cache on (the `cached` server) and off (a server started for this)
-  on GET by id over those ids, on every list page, and on one hot id;
+  on GET by id over those ids, on every list page, and on one hot id; and without the cache
+  (the `nocache` server: PostgreSQL) on those ids and pages, measured next to them;
 - memory after those warm runs: RSS of every server, the near cache's entries and bytes;
 - write latency: PATCH by id with the near cache on, and off for comparison, in the order
   off, on, on, off (each figure the mean of its two runs: a drift of the machine or of the
@@ -46,10 +47,18 @@ class HitRow:
 
 PEER_ROWS = [HitRow(f"peer_{p.key}_get", p.key, p.label, "ids") for p in PEERS]
 PRODUCT_LABELS = {"near_on": "tales-api, near cache on", "near_off": "tales-api, near cache off"}
+UNCACHED_LABEL = "tales-api, cache off (PostgreSQL)"
+#: interleaved: the rows a ratio compares are measured one after the other (a noisy machine
+#: weighs less on their ratio than on rows measured a minute apart)
 PRODUCT_ROWS = [
-    HitRow(f"{server}_{shape}", server, label, shape)
-    for server, label in PRODUCT_LABELS.items()
-    for shape in ("ids", "pages", "hot")
+    HitRow("nocache_ids", "nocache", UNCACHED_LABEL, "ids"),
+    HitRow("near_on_ids", "near_on", PRODUCT_LABELS["near_on"], "ids"),
+    HitRow("near_off_ids", "near_off", PRODUCT_LABELS["near_off"], "ids"),
+    HitRow("nocache_pages", "nocache", UNCACHED_LABEL, "pages"),
+    HitRow("near_on_pages", "near_on", PRODUCT_LABELS["near_on"], "pages"),
+    HitRow("near_off_pages", "near_off", PRODUCT_LABELS["near_off"], "pages"),
+    HitRow("near_on_hot", "near_on", PRODUCT_LABELS["near_on"], "hot"),
+    HitRow("near_off_hot", "near_off", PRODUCT_LABELS["near_off"], "hot"),
 ]
 PATCH_ROWS = [
     HitRow(f"{server}_patch", server, label, "patch") for server, label in PRODUCT_LABELS.items()
@@ -182,7 +191,7 @@ def hit_path(ctx: Context) -> None:
         "errors": {},
     }
     ctx.results["hit_path"] = report
-    servers: dict[str, Server] = {"near_on": ctx.cached}
+    servers: dict[str, Server] = {"near_on": ctx.cached, "nocache": ctx.nocache}
     try:
         peers, report["errors"] = start_peers(ctx.procs, ctx.redis.url, ctx.database_url)
         servers |= peers
@@ -205,7 +214,7 @@ def hit_path(ctx: Context) -> None:
         _patches(ctx, servers, paths["patch"])
     finally:
         for key, server in servers.items():
-            if key != "near_on":
+            if key not in ("near_on", "nocache"):  # the bench's own servers stay up
                 ctx.procs.stop(server.proc)
         _restore(ctx, ctx.hero_paths())
     if report["errors"]:
