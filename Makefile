@@ -8,7 +8,8 @@
 #   make lint      - ruff check + ruff format --check + mypy --strict (app/)
 #   make format    - ruff format + ruff check --fix
 #   make seed      - migrate, then `python -m app seed` (HEROES=, CHILDREN=, STORIES=)
-#   make bench     - python -m bench
+#   make bench     - python -m bench (installs the bench group: peers, py-spy)
+#   make profile   - flame graph of the hit path under wrk load (py-spy) -> bench/results/profile.svg
 #   make clean     - remove caches (keeps .venv and the database)
 #
 # uv is installed with pip by `make uv` when it is not available.
@@ -38,9 +39,13 @@ SEED_ARGS ?= $(if $(HEROES),--heroes $(HEROES)) \
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS="-k cache -x"
 PYTEST_ARGS ?=
 
+# Extra arguments, e.g. make bench BENCH_ARGS="--duration 10", make profile PROFILE_ARGS="--duration 30"
+BENCH_ARGS ?=
+PROFILE_ARGS ?=
+
 UV_RUN = $(UV) run --frozen
 
-.PHONY: help uv install migrate run test test-unit lint format bench seed clean
+.PHONY: help uv install install-bench migrate run test test-unit lint format bench profile seed clean
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -66,6 +71,10 @@ uv:
 install: uv
 	$(UV) sync --frozen
 
+# the app's and dev dependencies plus the `bench` group (peers of the hit path, py-spy)
+install-bench: uv
+	$(UV) sync --frozen --group bench
+
 migrate: install
 	$(UV_RUN) alembic upgrade head
 
@@ -85,8 +94,11 @@ lint: install
 format: install
 	$(UV_RUN) ruff format . && $(UV_RUN) ruff check --fix .
 
-bench: install
-	$(UV_RUN) python -m bench
+bench: install-bench
+	$(UV_RUN) --group bench python -m bench $(BENCH_ARGS)
+
+profile: install-bench
+	$(UV_RUN) --group bench python -m bench.profile $(PROFILE_ARGS)
 
 seed: migrate
 	$(UV_RUN) python -m app seed $(strip $(SEED_ARGS))

@@ -9,7 +9,16 @@ from typing import Any
 
 import httpx
 
-COUNTERS = ("hits", "misses", "sets", "invalidations", "errors", "stampede_waits", "database_loads")
+COUNTERS = (
+    "hits",
+    "near_hits",
+    "misses",
+    "sets",
+    "invalidations",
+    "errors",
+    "stampede_waits",
+    "database_loads",
+)
 
 
 def get_json(url: str, timeout: float = 10.0) -> Any:

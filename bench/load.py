@@ -27,11 +27,8 @@ local paths = {{
 }}
 local n = #paths
 local i = 0
-
-request = function()
-  i = (i % n) + 1
-  return wrk.format("GET", paths[i])
-end
+local k = 0
+{request}
 
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -43,6 +40,23 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency.max, latency.mean,
     e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+GET_REQUEST = """
+request = function()
+  i = (i % n) + 1
+  return wrk.format("GET", paths[i])
+end
+"""
+
+#: a PATCH setting `field` to a new value each time (JSON-safe: `field` is a plain name)
+PATCH_REQUEST = """
+local headers = {{["Content-Type"] = "application/json"}}
+request = function()
+  i = (i % n) + 1
+  k = k + 1
+  return wrk.format("PATCH", paths[i], headers, '{{"{field}":"bench write ' .. k .. '"}}')
 end
 """
 
@@ -136,24 +150,37 @@ class LoadRunner:
             self.tool = wrk_version(self.wrk)
             print(f"load generator: {self.tool}")
 
-    def run(self, name: str, base_url: str, paths: list[str]) -> LoadResult:
+    def run(
+        self, name: str, base_url: str, paths: list[str], patch_field: str | None = None
+    ) -> LoadResult:
+        """GET `paths` in turn; with `patch_field`, PATCH them instead, setting that field of
+        the entity to a new string each time."""
         before = self.probe.sample() if self.probe else {}
         started = time.perf_counter()
         if self.wrk is None:
-            result = self._run_python(name, base_url, paths)
+            result = self._run_python(name, base_url, paths, patch_field)
         else:
-            result = self._run_wrk(name, base_url, paths)
+            result = self._run_wrk(name, base_url, paths, patch_field)
         if self.probe:
             seconds = time.perf_counter() - started
             share = self.probe.other_share(before, self.probe.sample(), seconds)
             result.other_cpu = round(share, 3)
         return result
 
-    def _run_wrk(self, name: str, base_url: str, paths: list[str]) -> LoadResult:
+    def _run_wrk(
+        self, name: str, base_url: str, paths: list[str], patch_field: str | None
+    ) -> LoadResult:
         assert self.wrk is not None
         script = self.work_dir / f"{name}.lua"
         body = ",\n".join(json.dumps(p) for p in paths)  # JSON strings are Lua strings here
-        script.write_text(LUA_TEMPLATE.format(count=len(paths), paths=body, mark=RESULT_MARK))
+        if patch_field is None:
+            request = GET_REQUEST
+        else:
+            assert patch_field.isidentifier(), patch_field
+            request = PATCH_REQUEST.format(field=patch_field)
+        script.write_text(
+            LUA_TEMPLATE.format(count=len(paths), paths=body, request=request, mark=RESULT_MARK)
+        )
         cmd = [
             self.wrk,
             f"-t{self.threads}",
@@ -190,7 +217,9 @@ class LoadRunner:
             socket_errors=int(data["connect"] + data["read"] + data["write"] + data["timeout"]),
         )
 
-    def _run_python(self, name: str, base_url: str, paths: list[str]) -> LoadResult:
+    def _run_python(
+        self, name: str, base_url: str, paths: list[str], patch_field: str | None
+    ) -> LoadResult:
         config = self.work_dir / f"{name}.json"
         config.write_text(
             json.dumps(
@@ -199,6 +228,7 @@ class LoadRunner:
                     "paths": paths,
                     "connections": self.connections,
                     "duration": self.duration,
+                    "patch_field": patch_field,
                 }
             )
         )

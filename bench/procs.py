@@ -2,7 +2,8 @@
 
 Every process is started in its own session (a Ctrl-C in the terminal reaches only the bench,
 which then stops them in order) and tracked until it has exited; `close()` terminates what is
-left, by pid: SIGTERM, then SIGKILL after a grace period.
+left, by pid: SIGTERM, then SIGKILL after a grace period. The tracking is thread-safe (`make
+profile` runs wrk in a thread while py-spy records).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,13 +63,16 @@ class Processes:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self._live: list[tuple[str, subprocess.Popen]] = []  # type: ignore[type-arg]
+        self._lock = threading.Lock()
 
     # -- generic ------------------------------------------------------------------------
     def _track(self, name: str, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
-        self._live.append((name, proc))
+        with self._lock:
+            self._live.append((name, proc))
 
     def _untrack(self, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
-        self._live = [(n, p) for n, p in self._live if p is not proc]
+        with self._lock:
+            self._live = [(n, p) for n, p in self._live if p is not proc]
 
     def run(
         self, name: str, cmd: list[str], *, env: dict[str, str] | None = None, timeout: float
@@ -105,11 +110,34 @@ class Processes:
         self._untrack(proc)
 
     def pids(self) -> set[int]:
-        return {proc.pid for _name, proc in self._live if proc.poll() is None}
+        with self._lock:
+            live = list(self._live)
+        return {proc.pid for _name, proc in live if proc.poll() is None}
 
     def close(self) -> None:
-        for _name, proc in reversed(list(self._live)):
+        with self._lock:
+            live = list(self._live)
+        for _name, proc in reversed(live):
             self.stop(proc)
+
+    def spawn(
+        self, name: str, cmd: list[str], env: dict[str, str] | None = None, port: int = 0
+    ) -> Server:
+        """Start a long-running process in the background, output to `<log_dir>/<name>.log`;
+        `port` is where it will listen (0: nowhere)."""
+        log_path = self.log_dir / f"{name}.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._track(name, proc)
+        return Server(name, port, proc, log_path, cmd)
 
     # -- uvicorn --------------------------------------------------------------------------
     def start_uvicorn(self, name: str, app: str, env: dict[str, str]) -> Server:
@@ -127,19 +155,7 @@ class Processes:
             "--log-level",
             "warning",
         ]
-        log_path = self.log_dir / f"{name}.log"
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._track(name, proc)
-        return Server(name, port, proc, log_path, cmd)
+        return self.spawn(name, cmd, env, port)
 
     def wait_ready(self, server: Server, path: str = "/health") -> None:
         deadline = time.monotonic() + READY_TIMEOUT

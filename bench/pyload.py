@@ -51,8 +51,11 @@ def _client(base_url: str, connections: int) -> httpx.AsyncClient:
 
 # -- fixed: the wrk stand-in ------------------------------------------------------------------
 async def fixed(cfg: dict[str, Any]) -> dict[str, Any]:
+    """GET the paths in turn; with `patch_field`, PATCH them, setting that field anew."""
     paths = itertools.cycle(cfg["paths"])
     connections = int(cfg["connections"])
+    patch_field: str | None = cfg.get("patch_field")
+    writes = itertools.count(1)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     socket_errors = 0
@@ -64,7 +67,11 @@ async def fixed(cfg: dict[str, Any]) -> dict[str, Any]:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 try:
-                    response = await client.get(next(paths))
+                    if patch_field is None:
+                        response = await client.get(next(paths))
+                    else:
+                        value = f"bench write {next(writes)}"
+                        response = await client.patch(next(paths), json={patch_field: value})
                 except httpx.HTTPError:
                     socket_errors += 1
                     continue

@@ -3,6 +3,8 @@
 Setup: a fresh PostgreSQL database (127.0.0.1:5432, user postgres), migrated and seeded; a
 throwaway redis-server and a FaultProxy in front of it; four uvicorn processes (the app with
 the cache off, with the cache on, with the cache on behind the proxy, and the yardstick).
+The hit-path scenario starts its own servers (the peers, the app with the near cache off)
+and stops them when it is done.
 Teardown runs on success, error and Ctrl-C/SIGTERM alike: processes stopped by pid, proxy and
 redis-server stopped, the database dropped, logs kept in `bench/results/logs/`.
 """
@@ -10,10 +12,10 @@ redis-server stopped, the database dropped, logs kept in `bench/results/logs/`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import platform
+import secrets
 import shutil
 import signal
 import subprocess
@@ -31,15 +33,15 @@ from bench.config import ROOT
 if str(ROOT) not in sys.path:  # `tests.support` and `app` are imported from the repo root
     sys.path.insert(0, str(ROOT))
 
-import asyncpg
-
-from bench import client, scenarios
+from bench import client, hitpath, scenarios
+from bench.chart import write_chart
 from bench.config import PATHS, RESULTS_DIR, BenchConfig
 from bench.cpu import CpuProbe
+from bench.database import postgres_version, prepare
 from bench.load import LoadRunner
 from bench.procs import Processes, app_env
 from bench.report import write_json
-from bench.summary import compute_ratios, render
+from bench.summary import LOAD_ROWS, compute_ratios, render
 from tests.support import (
     FaultProxy,
     RedisServer,
@@ -49,6 +51,9 @@ from tests.support import (
     postgres_url,
 )
 from tests.support.postgres import pg_host, pg_port, pg_user
+
+#: admin token of the cached server (the hit-path scenario flushes its hero entries)
+ADMIN_TOKEN = secrets.token_urlsafe(16)
 
 
 def parse_args(argv: list[str] | None) -> BenchConfig:
@@ -97,19 +102,6 @@ def _phase(title: str) -> None:
     print(f"\n== {title}", flush=True)
 
 
-def _alembic() -> list[str]:
-    script = Path(sys.executable).parent / "alembic"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "alembic"]
-
-
-def _checked(procs: Processes, name: str, cmd: list[str], env: dict[str, str]) -> str:
-    print(f"  $ {' '.join(cmd)}", flush=True)
-    code, out, err = procs.run(name, cmd, env=env, timeout=300)
-    if code != 0:
-        raise RuntimeError(f"{name} failed with exit code {code}:\n{err.strip()[-2000:]}")
-    return out
-
-
 def setup(cfg: BenchConfig, stack: contextlib.ExitStack, results: dict[str, Any]):
     work_dir = Path(tempfile.mkdtemp(prefix="tales-bench-"))
     stack.callback(_safe, "remove work dir", shutil.rmtree, work_dir)
@@ -139,7 +131,7 @@ def setup(cfg: BenchConfig, stack: contextlib.ExitStack, results: dict[str, Any]
     database = create_database()
     database_url = postgres_url(database)
     print(f"  database {database} on {pg_host()}:{pg_port()}")
-    results["meta"]["postgres"] = _postgres_version()
+    results["meta"]["postgres"] = postgres_version()
 
     redis = RedisServer()
     stack.callback(_safe, "stop redis-server", redis.close)
@@ -150,13 +142,7 @@ def setup(cfg: BenchConfig, stack: contextlib.ExitStack, results: dict[str, Any]
     print(f"  redis-server on port {redis.port}; FaultProxy {proxy.port} -> {redis.port}")
     loader.probe = CpuProbe(lambda: procs.pids() | ({redis.pid} if redis.pid else set()), database)
 
-    db_env = app_env(database_url=database_url, log_level="WARNING")
-    _checked(procs, "migrate", [*_alembic(), "upgrade", "head"], db_env)
-    seed_cmd = [sys.executable, "-m", "app", "seed", "--heroes", str(cfg.heroes)]
-    seed_cmd += ["--children", str(cfg.children), "--stories", str(cfg.stories)]
-    seed_cmd += ["--seed", str(cfg.seed)]
-    print("    " + _checked(procs, "seed", seed_cmd, db_env).strip())
-    _vacuum_analyze(database)  # fresh statistics; no autovacuum run in the middle of a scenario
+    prepare(procs, database, database_url, cfg)
 
     common = {"database_url": database_url, "log_level": "WARNING"}
     servers = {
@@ -166,7 +152,9 @@ def setup(cfg: BenchConfig, stack: contextlib.ExitStack, results: dict[str, Any]
         "cached": procs.start_uvicorn(
             "app-cached",
             "app.main:app",
-            app_env(**common, redis_url=redis.url, cache_key_prefix="bench:"),
+            app_env(
+                **common, redis_url=redis.url, cache_key_prefix="bench:", admin_token=ADMIN_TOKEN
+            ),
         ),
         "hung": procs.start_uvicorn(
             "app-hung",
@@ -205,6 +193,8 @@ def setup(cfg: BenchConfig, stack: contextlib.ExitStack, results: dict[str, Any]
         yardstick=yard,
         ids=ids,
         stampede_ids=stampede_ids,
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
         results=results,
     )
 
@@ -215,38 +205,6 @@ def _hero_body(base_url: str, hero_id: str) -> bytes:
     response = httpx.get(f"{base_url}{PATHS['hero']}/{hero_id}", timeout=10.0)
     response.raise_for_status()
     return response.content
-
-
-def _connect(database: str) -> Any:
-    return asyncpg.connect(
-        host=pg_host(), port=pg_port(), user=pg_user(), database=database, timeout=5
-    )
-
-
-def _vacuum_analyze(database: str) -> None:
-    async def vacuum() -> None:
-        conn = await _connect(database)
-        try:
-            await conn.execute("VACUUM ANALYZE")
-        finally:
-            await conn.close()
-
-    print("  VACUUM ANALYZE")
-    asyncio.run(vacuum())
-
-
-def _postgres_version() -> str:
-    async def query() -> str:
-        conn = await _connect("postgres")
-        try:
-            return str(await conn.fetchval("SHOW server_version"))
-        finally:
-            await conn.close()
-
-    try:
-        return asyncio.run(query())
-    except Exception as exc:
-        return f"unknown ({type(exc).__name__})"
 
 
 def _meta(cfg: BenchConfig) -> dict[str, Any]:
@@ -282,11 +240,13 @@ SCENARIOS: list[tuple[str, Callable[[scenarios.Context], None]]] = [
     ("yardstick", scenarios.yardstick),
     ("without cache", scenarios.without_cache),
     ("with cache", scenarios.with_cache),
+    ("hit path", hitpath.hit_path),  # peers, near cache on/off; before the others' writes
     ("invalidation", scenarios.invalidation),
     ("mixed workload", scenarios.mixed),
     ("degradation", scenarios.degradation),
     ("Redis hung", scenarios.hung),
     ("without cache, again", scenarios.baseline_again),  # drift of the machine over the run
+    ("yardstick, again", scenarios.yardstick_again),
 ]
 
 
@@ -349,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + render(results))
     path = RESULTS_DIR / "latest.json"
     write_json(path, results)
-    print(f"\nwritten {path.relative_to(ROOT)}; logs in bench/results/logs/; ", end="")
+    chart = write_chart(RESULTS_DIR / "latest.svg", results, LOAD_ROWS)
+    print(f"\nwritten {path.relative_to(ROOT)}, chart {chart.relative_to(ROOT)}; ", end="")
+    print("logs in bench/results/logs/; ", end="")
     print(f"total {results['meta']['total_seconds']:.0f} s")
     if results["errors"] or results["failed_checks"]:
         print(f"FAILED: {results['errors'] + results['failed_checks']}", file=sys.stderr)

@@ -35,6 +35,8 @@ class Context:
     yardstick: Server
     ids: dict[str, list[str]]  # entity -> ids (the stampede id excluded)
     stampede_ids: list[str]  # cold heroes: never read before the stampede
+    database_url: str  # the bench's database (the peers read it too)
+    admin_token: str  # ADMIN_TOKEN of the cached server
     results: dict[str, Any] = field(default_factory=dict)
 
     def hero_paths(self) -> list[str]:
@@ -123,6 +125,11 @@ def yardstick(ctx: Context) -> None:
     _banner("yardstick: GET /const (constant body = one hero's JSON)")
     client.fire(ctx.yardstick.url, ["/const"] * 200)
     ctx.record("yardstick", ctx.loader.run("yardstick", ctx.yardstick.url, ["/const"]))
+
+
+def yardstick_again(ctx: Context) -> None:
+    _banner("yardstick, again (how much did the machine drift during the run?)")
+    ctx.record("yardstick_again", ctx.loader.run("yardstick-again", ctx.yardstick.url, ["/const"]))
 
 
 # -- 1. without cache -----------------------------------------------------------------------

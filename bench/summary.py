@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.config import LIST_QUERY, PATHS
+from bench.hitpath_summary import compute_hitpath_ratios, render_hitpath
 from bench.report import fmt, percent, ratio, table, times
 
 NOISY = 0.10  # other processes' CPU share above which a run is flagged
@@ -22,6 +23,7 @@ LOAD_ROWS = [
     ("degraded_get", "Redis killed (degraded)", GET, "nocache_get"),
     ("hung_get", "Redis hung, breaker open", GET, "nocache_get"),
     ("nocache_get_again", "without cache, again at the end", GET, "nocache_get"),
+    ("yardstick_again", "yardstick, again at the end", "GET /const", None),
 ]
 
 
@@ -49,6 +51,7 @@ def compute_ratios(load: dict[str, Any]) -> dict[str, Any]:
     # the same measurement at the start and at the end: how far apart are repeated runs?
     ratios["baseline_drift_rps"] = ratio(rps("nocache_get_again"), rps("nocache_get"))
     ratios["baseline_drift_p50"] = ratio(lat("nocache_get_again", "p50"), lat("nocache_get", "p50"))
+    ratios["hit_path"] = compute_hitpath_ratios(load)
     return ratios
 
 
@@ -217,6 +220,7 @@ def render(results: dict[str, Any]) -> str:
         ratio_table(results["ratios"]),
         "",
         checks_table(results),
+        *render_hitpath(results),
     ]
     if results.get("mixed"):
         m = results["mixed"]

@@ -1,0 +1,179 @@
+"""`make profile`: a flame graph of the hit path under load, recorded with py-spy.
+
+    python -m bench.profile [--duration 20] [--heroes 500] [--blocking]
+
+Starts the product as `make run` does (`python -m app serve`, one worker: HOST, PORT,
+WEB_CONCURRENCY=1, ACCESS_LOG=false) on a fresh seeded PostgreSQL database and a throwaway
+redis-server, reads every hero twice (the cache, and the near cache when on, is then warm),
+puts wrk load on GET by id over every hero, and meanwhile runs
+
+    py-spy record -o bench/results/profile.svg --pid <server pid> --duration N --nonblocking
+
+(`--nonblocking`: py-spy reads the process without pausing it, so that the profile does not
+slow the hit path down; `--blocking` for exact stacks). Extra settings for the server come
+from the environment with a `PROFILE_` prefix, e.g. `PROFILE_CACHE_NEAR_ENABLED=false`.
+py-spy needs ptrace rights on the server (root, or CAP_SYS_PTRACE in a container).
+Everything is stopped and the database dropped at the end; logs in `bench/results/logs-profile/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.config import PATHS, RESULTS_DIR, ROOT, BenchConfig
+
+if str(ROOT) not in sys.path:  # `tests.support` and `app` are imported from the repo root
+    sys.path.insert(0, str(ROOT))
+
+from bench import client
+from bench.database import prepare
+from bench.load import LoadResult, LoadRunner
+from bench.procs import Processes, Server, app_env
+from tests.support import (
+    RedisServer,
+    create_database,
+    drop_all_created,
+    free_port,
+    postgres_available,
+    postgres_url,
+)
+
+OUTPUT = RESULTS_DIR / "profile.svg"
+LOG_DIR = RESULTS_DIR / "logs-profile"
+RAMP_SECONDS = 2.0  # wrk runs this long before py-spy starts, and as long after it stopped
+ENV_PREFIX = "PROFILE_"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("--duration", type=int, default=20, help="seconds py-spy records")
+    parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument("--heroes", type=int, default=BenchConfig.heroes)
+    parser.add_argument("--connections", type=int, default=BenchConfig.connections)
+    parser.add_argument("--blocking", action="store_true", help="let py-spy pause the process")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    return parser.parse_args(argv)
+
+
+def py_spy() -> str:
+    found = Path(sys.executable).parent / "py-spy"
+    if found.exists():
+        return str(found)
+    which = shutil.which("py-spy")
+    if which is None:
+        raise RuntimeError("py-spy not found: `uv sync --group bench` installs it")
+    return which
+
+
+def serve(procs: Processes, database_url: str, redis_url: str) -> Server:
+    """The product, started as `make run` starts it."""
+    port = free_port()
+    extra = {
+        key.removeprefix(ENV_PREFIX): value
+        for key, value in os.environ.items()
+        if key.startswith(ENV_PREFIX)
+    }
+    env = app_env(
+        host="127.0.0.1",
+        port=port,
+        web_concurrency=1,
+        access_log="false",
+        log_level="WARNING",
+        database_url=database_url,
+        redis_url=redis_url,
+        **extra,
+    )
+    cmd = [sys.executable, "-m", "app", "serve"]
+    print(f"  $ {' '.join(cmd)}   # HOST=127.0.0.1 PORT={port} WEB_CONCURRENCY=1", flush=True)
+    server = procs.spawn("app-serve", cmd, env, port)
+    procs.wait_ready(server)
+    return server
+
+
+def warm(server: Server, paths: list[str]) -> None:
+    for _ in range(2):
+        statuses, errors, _ = client.fire(server.url, paths)
+        if client.non_2xx(statuses) or errors:
+            raise RuntimeError(f"warm-up failed: {dict(statuses)}, socket errors {errors}")
+    stats = client.cache_stats(server.url)
+    print(f"  warm: {len(paths)} heroes read twice; near cache {stats['near']}", flush=True)
+
+
+def record(
+    procs: Processes,
+    loader: LoadRunner,
+    server: Server,
+    paths: list[str],
+    args: argparse.Namespace,
+) -> None:
+    load: list[LoadResult] = []
+    thread = threading.Thread(
+        target=lambda: load.append(loader.run("profile-get", server.url, paths)), daemon=True
+    )
+    before = client.cache_stats(server.url)
+    thread.start()
+    time.sleep(RAMP_SECONDS)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [py_spy(), "record", "-o", str(args.output), "--pid", str(server.proc.pid)]
+    cmd += ["--duration", str(args.duration), "--rate", str(args.rate), "--format", "flamegraph"]
+    cmd += [] if args.blocking else ["--nonblocking"]
+    print(f"  $ {' '.join(cmd)}", flush=True)
+    code, _out, err = procs.run("py-spy", cmd, timeout=args.duration + 60)
+    thread.join()
+    if code != 0 or not args.output.exists():
+        raise RuntimeError(f"py-spy failed ({code}): {err.strip()[-800:]}")
+    d = client.delta(before, client.cache_stats(server.url), "hero")
+    if load:
+        r = load[0]
+        print(
+            f"  load: {r.rps:,.0f} req/s, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, "
+            f"non-2xx {r.non_2xx}; hit rate {d['hit_rate']}, near hits {d['near_hits']}"
+        )
+    print(f"\nwritten {args.output}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = BenchConfig(heroes=args.heroes)
+    if not postgres_available():
+        print("PostgreSQL is not answering (scripts/ensure-test-services.sh starts it)")
+        return 1
+    work_dir = Path(tempfile.mkdtemp(prefix="tales-profile-"))
+    procs = Processes(work_dir)
+    redis = RedisServer()
+    try:
+        database = create_database()
+        database_url = postgres_url(database)
+        print(f"== setup: database {database}", flush=True)
+        prepare(procs, database, database_url, cfg)
+        redis.start()
+        print(f"  redis-server on port {redis.port}")
+        server = serve(procs, database_url, redis.url)
+        hero_ids = client.collect_ids(server.url, PATHS["hero"])
+        paths = [f"{PATHS['hero']}/{i}" for i in hero_ids]
+        warm(server, paths)
+        duration = args.duration + 2 * int(RAMP_SECONDS)
+        loader = LoadRunner(
+            procs, work_dir, threads=1, connections=args.connections, duration=duration
+        )
+        print(f"== profile: {args.duration} s of GET by id hits under load", flush=True)
+        record(procs, loader, server, paths, args)
+        return 0
+    finally:
+        procs.close()
+        redis.close()
+        drop_all_created()
+        shutil.rmtree(LOG_DIR, ignore_errors=True)
+        shutil.copytree(work_dir, LOG_DIR, ignore=shutil.ignore_patterns("*.lua"))
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
