@@ -95,12 +95,14 @@ def create_app(settings: Settings | None = None, registry: Registry = ENTITIES) 
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)
-    app.add_middleware(NearFront, slot=near)  # outermost: a near hit skips everything else
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(admin_router(registry))
     for spec in registry:
         app.include_router(entity_router(spec))
+    # The near cache's lean path goes in front of the whole stack (FastAPI's own error,
+    # telemetry and body-limit middlewares included): a near hit runs none of it.
+    app.middleware_stack = NearFront(app.build_middleware_stack(), near)
     return app
 
 
