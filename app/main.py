@@ -118,4 +118,11 @@ def _app_from_environment() -> FastAPI:
     return create_app(settings)
 
 
-app = _app_from_environment()
+def __getattr__(name: str) -> FastAPI:
+    """`app.main:app`, as uvicorn loads it: the app of the environment's settings, built on
+    first use (importing this module reads no setting)."""
+    if name != "app":
+        raise AttributeError(name)
+    built = _app_from_environment()
+    globals()["app"] = built
+    return built

@@ -6,6 +6,7 @@ list request can carry a child's name).
 """
 
 import argparse
+import sys
 
 import uvicorn
 
@@ -13,6 +14,7 @@ from app.core.settings import SettingsError
 from app.main import load_settings
 
 APP = "app.main:app"
+EXIT_INVALID_SETTINGS = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"serve: {exc}")
-        return 2
+        print(f"serve: {exc}", file=sys.stderr)
+        return EXIT_INVALID_SETTINGS
     uvicorn.run(
         APP,
         host=args.host or settings.host,

@@ -156,6 +156,13 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.
         ("CACHE_EARLY_REFRESH_BETA", "-1"),
         ("BREAKER_FAILURE_THRESHOLD", "0"),
         ("DATABASE_URL", "mysql://localhost/tales"),
+        ("CACHE_NEAR_ENABLED", "perhaps"),
+        ("CACHE_NEAR_MAX_BYTES", "1000"),
+        ("CACHE_NEAR_MAX_BYTES", "64MB"),
+        ("CACHE_NEAR_LEASE_MS", "10"),
+        ("CACHE_NEAR_LEASE_MS", "600000"),
+        ("WEB_CONCURRENCY", "0"),
+        ("ACCESS_LOG", "sometimes"),
     ],
 )
 def test_invalid_environment_value_names_the_variable(
