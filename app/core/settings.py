@@ -9,7 +9,14 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, create_model, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:  # the registry's entities need the database module, which needs Settings
@@ -34,8 +41,13 @@ class Settings(BaseSettings):
     database_connect_timeout: float = Field(5.0, gt=0)
     database_statement_timeout: float = Field(15.0, gt=0)
 
-    # Redis
+    # Redis: `standalone` (REDIS_URL), `cluster` (REDIS_URL names any node; the client
+    # discovers the others) or `sentinel` (REDIS_SENTINELS + REDIS_SENTINEL_MASTER).
+    redis_mode: Literal["standalone", "cluster", "sentinel"] = "standalone"
     redis_url: str = "redis://localhost:6379/0"
+    redis_sentinels: str = ""  # host:port,host:port,...
+    redis_sentinel_master: str = ""
+    redis_sentinel_password: SecretStr | None = None
     redis_password: SecretStr | None = None
     redis_db: int | None = Field(None, ge=0)
     redis_enabled: bool = True
@@ -69,6 +81,24 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, value: str) -> str:
+        for address in sentinel_addresses(value):
+            del address  # parsing is the check
+        return value
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> Settings:
+        if self.redis_mode == "sentinel":
+            if not self.redis_sentinels:
+                raise ValueError("REDIS_SENTINELS is required when REDIS_MODE=sentinel")
+            if not self.redis_sentinel_master:
+                raise ValueError("REDIS_SENTINEL_MASTER is required when REDIS_MODE=sentinel")
+        if self.redis_mode == "cluster" and self.redis_db not in (None, 0):
+            raise ValueError("REDIS_DB must be 0 (or unset) when REDIS_MODE=cluster")
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _database_driver(cls, value: str) -> str:
@@ -87,6 +117,19 @@ class Settings(BaseSettings):
         """The entity's TTL in seconds: its `CACHE_<NAME>_TTL` setting."""
         value = getattr(self, spec.ttl_setting, None)
         return value if isinstance(value, int) else self.cache_default_ttl
+
+
+def sentinel_addresses(value: str) -> list[tuple[str, int]]:
+    """`host:port,host:port` as (host, port) pairs; ValueError names a malformed one."""
+    addresses: list[tuple[str, int]] = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{item!r} is not host:port")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
 
 
 class SettingsError(RuntimeError):
@@ -109,6 +152,9 @@ def load_settings(registry: Registry, **overrides: Any) -> Settings:
         return settings_class(registry)(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else err["msg"]
+            for err in exc.errors()
         )
         raise SettingsError(f"invalid configuration: {problems}") from None
