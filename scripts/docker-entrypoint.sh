@@ -1,21 +1,28 @@
 #!/bin/sh
-# Container entry point: apply migrations, then serve (or run the given command).
+# Container entry point (run under tini, the image's init: signals reach the server and
+# zombies are reaped). Migrations are NOT applied here: they are a one-shot step before the
+# app starts (compose's `migrate` service), so replicas never race each other's upgrade and
+# the app's role needs no DDL rights.
 #
-#   docker run IMAGE                       -> alembic upgrade head; uvicorn on 0.0.0.0:$PORT
-#   docker run IMAGE python -m app seed    -> alembic upgrade head; python -m app seed
+#   IMAGE              -> serve   (python -m app serve: HOST, PORT, WEB_CONCURRENCY, ...)
+#   IMAGE serve        -> the same
+#   IMAGE migrate      -> python -m app migrate (alembic upgrade head under an advisory lock)
+#   IMAGE CMD ARGS...  -> CMD ARGS... (e.g. python -m app seed --size small)
 #
-# Set SKIP_MIGRATIONS=1 to skip `alembic upgrade head`.
+# Settings are validated before anything starts: with APP_ENV=production (the image's
+# default) DATABASE_URL (or DATABASE_HOST...), REDIS_URL and CACHE_KEY_SALT must be set.
+# APP_HOME is where alembic.ini lives (/app in the image).
 set -eu
 
-cd /app
+cd "${APP_HOME:-/app}"
 
-if [ "${SKIP_MIGRATIONS:-0}" != "1" ]; then
-    echo "docker-entrypoint: alembic upgrade head"
-    alembic upgrade head
-fi
-
-if [ "$#" -gt 0 ]; then
-    exec "$@"
-fi
-
-exec uvicorn app.main:app --host 0.0.0.0 --port "${PORT:-8000}"
+command="${1:-serve}"
+case "$command" in
+    serve | migrate)
+        [ "$#" -gt 0 ] && shift
+        exec python -m app "$command" "$@"
+        ;;
+    *)
+        exec "$@"
+        ;;
+esac

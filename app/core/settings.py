@@ -6,7 +6,9 @@ class of an app is `settings_class(registry)`.
 
 from __future__ import annotations
 
+import os
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
@@ -18,25 +20,50 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
 
 if TYPE_CHECKING:  # the registry's entities need the database module, which needs Settings
     from app.core.registry import EntitySpec, Registry
 
 
+#: Where secrets are read from, one file per setting named like it (`database_password`,
+#: `cache_key_salt`, ...): Docker/compose secrets are mounted there. `SECRETS_DIR` moves it.
+DEFAULT_SECRETS_DIR = "/run/secrets"
+SECRETS_DIR_VARIABLE = "SECRETS_DIR"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # `development` (the default of `make run`) accepts the built-in defaults: a SQLite
+    # file and the Redis on localhost. `production` (the image's default) refuses to start
+    # unless the database, Redis and CACHE_KEY_SALT are set explicitly.
+    app_env: Literal["development", "production"] = "development"
 
     # HTTP
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     web_concurrency: int = Field(1, ge=1, le=64)  # worker processes of `python -m app serve`
-    access_log: bool = False  # uvicorn's access log (off: it costs, and logs query strings)
+    # uvicorn's access log (off: it costs a tenth of a hit); when on, paths are logged without
+    # their query string, which can carry a child's name (app.core.access_log)
+    access_log: bool = False
+    # X-Forwarded-For/-Proto from these proxies only (comma-separated IPs/CIDRs, or "*")
+    proxy_headers: bool = True
+    forwarded_allow_ips: str = Field("127.0.0.1", min_length=1)
+    # seconds a stopping worker waits for requests in flight (SIGTERM) before closing them
+    graceful_shutdown_timeout: int = Field(20, ge=1, le=600)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     health_timeout: float = Field(1.0, gt=0, le=30)
 
-    # Database
+    # Database: DATABASE_URL, or the parts DATABASE_HOST/PORT/USER/PASSWORD/NAME (PostgreSQL),
+    # from which the URL is built with its password escaped (a password file needs no quoting).
     database_url: str = "sqlite+aiosqlite:///./tales.db"
+    database_host: str | None = None
+    database_port: int = Field(5432, ge=1, le=65535)
+    database_user: str | None = None
+    database_password: SecretStr | None = None
+    database_name: str | None = None
     database_pool_size: int = Field(10, ge=1)
     database_connect_timeout: float = Field(5.0, gt=0)
     database_statement_timeout: float = Field(15.0, gt=0)
@@ -87,6 +114,55 @@ class Settings(BaseSettings):
         for address in sentinel_addresses(value):
             del address  # parsing is the check
         return value
+
+    @model_validator(mode="after")
+    def _database_from_parts(self) -> Settings:
+        if self.database_host is None:
+            return self
+        if "database_url" in self.model_fields_set:
+            raise ValueError("set DATABASE_URL or DATABASE_HOST (with its parts), not both")
+        if not self.database_user or not self.database_name:
+            raise ValueError("DATABASE_HOST needs DATABASE_USER and DATABASE_NAME")
+        password = self.database_password.get_secret_value() if self.database_password else None
+        url = URL.create(
+            "postgresql+asyncpg",
+            username=self.database_user,
+            password=password,
+            host=self.database_host,
+            port=self.database_port,
+            database=self.database_name,
+        )
+        self.database_url = url.render_as_string(hide_password=False)
+        return self
+
+    @model_validator(mode="after")
+    def _production_is_explicit(self) -> Settings:
+        """A deployment that forgot its database or Redis must not run on a throwaway SQLite
+        file, degraded forever; nor hash children's names with an empty salt."""
+        if self.app_env != "production":
+            return self
+        given = self.model_fields_set
+        missing = []
+        if "database_url" not in given and self.database_host is None:
+            missing.append("DATABASE_URL (or DATABASE_HOST, DATABASE_USER, DATABASE_NAME)")
+        redis_explicit = (
+            "redis_url" in given
+            or self.redis_mode == "sentinel"  # REDIS_SENTINELS is required then
+            or ("redis_enabled" in given and not self.redis_enabled)
+        )
+        if not redis_explicit:
+            missing.append(
+                "REDIS_URL (or REDIS_MODE=sentinel with REDIS_SENTINELS, or REDIS_ENABLED=false)"
+            )
+        if not self.cache_key_salt.get_secret_value():
+            missing.append("CACHE_KEY_SALT")
+        if missing:
+            raise ValueError(
+                "APP_ENV=production needs explicit settings: "
+                + "; ".join(missing)
+                + " (APP_ENV=development accepts the development defaults)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _mode_needs(self) -> Settings:
@@ -147,7 +223,25 @@ def settings_class(registry: Registry) -> type[Settings]:
     return model
 
 
+def secrets_dir() -> Path | None:
+    """The secrets directory: SECRETS_DIR if set (it must exist), else /run/secrets when it
+    exists (absent outside containers: no secret files then)."""
+    configured = os.environ.get(SECRETS_DIR_VARIABLE)
+    if configured:
+        path = Path(configured)
+        if not path.is_dir():
+            raise SettingsError(
+                f"invalid configuration: {SECRETS_DIR_VARIABLE}: {configured} is not a directory"
+            )
+        return path
+    default = Path(DEFAULT_SECRETS_DIR)
+    return default if default.is_dir() else None
+
+
 def load_settings(registry: Registry, **overrides: Any) -> Settings:
+    """The settings from (by precedence) `overrides`, the environment, `.env` and the secrets
+    directory (`secrets_dir()`)."""
+    overrides.setdefault("_secrets_dir", secrets_dir())
     try:
         return settings_class(registry)(**overrides)
     except ValidationError as exc:
