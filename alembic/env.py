@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from alembic import context
-from app.core.database import Base, create_engine
+from app.core.database import MIGRATION_LOCK_KEY, Base, create_engine
 from app.core.settings import load_settings
 from app.entities import ENTITIES  # every entity's model, so Base.metadata knows all tables
 
@@ -16,11 +16,6 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
-
-#: PostgreSQL advisory lock held by a migration run for its transaction: two runs (two
-#: `python -m app migrate`, replicas, a deploy and an operator) upgrade one after the other;
-#: the second finds the schema at head and does nothing. (An arbitrary constant: "tales" + 1.)
-MIGRATION_LOCK_KEY = 0x7461_6C65_7301
 
 
 def _database_url() -> str:
@@ -36,7 +31,8 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
-            # before alembic reads the current revision; released at commit or rollback
+            # Before alembic reads the current revision; released at commit or rollback.
+            # Two runs (replicas, a deploy and an operator) upgrade one after the other.
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
             )

@@ -13,8 +13,8 @@ from pathlib import Path
 from alembic.config import Config
 
 from alembic import command
-from app.core.settings import SettingsError
-from app.main import load_settings
+from app.core.settings import SettingsError, load_settings
+from app.entities import ENTITIES
 
 EXIT_INVALID_SETTINGS = 2
 EXIT_NO_CONFIG = 3
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings()
+        settings = load_settings(ENTITIES)
     except SettingsError as exc:
         print(f"migrate: {exc}", file=sys.stderr)
         return EXIT_INVALID_SETTINGS

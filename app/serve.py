@@ -14,8 +14,8 @@ import sys
 import uvicorn
 
 from app.core import access_log
-from app.core.settings import SettingsError
-from app.main import load_settings
+from app.core.settings import SettingsError, load_settings
+from app.entities import ENTITIES
 
 APP = "app.main:app"
 EXIT_INVALID_SETTINGS = 2
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings()
+        settings = load_settings(ENTITIES)
     except SettingsError as exc:
         print(f"serve: {exc}", file=sys.stderr)
         return EXIT_INVALID_SETTINGS

@@ -23,6 +23,8 @@ RACE = "tests/consistency/test_stale_fill_race.py"
 OUTAGE = "tests/resilience/test_no_stale_after_outage.py"
 STAMPEDE = "tests/stampede/test_single_flight.py"
 NEAR = "tests/near/test_near_consistency.py"
+ACCESS_LOG = "tests/deploy/test_access_log.py"
+MIGRATE = "tests/deploy/test_migrate.py"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,20 @@ MUTANTS = (
         "if epoch is not None and value.startswith(format.entry_head(epoch)):",
         "if value.startswith(format.ENTRY_STATE_HEAD):",
         (f"{OUTAGE}::test_write_during_redis_hang_is_read_back_after_resume",),
+    ),
+    Mutant(
+        "access log lines carry no query string (a child's name)",
+        "app/core/access_log.py",
+        "                record.args = (*args[:PATH_ARG], cut, *args[PATH_ARG + 1 :])\n",
+        "",
+        (f"{ACCESS_LOG}::test_access_log_lines_carry_no_child_name[uvicorn]",),
+    ),
+    Mutant(
+        "two migration runs upgrade one after the other (advisory lock)",
+        "alembic/env.py",
+        "        if connection.dialect.name == \"postgresql\":\n",
+        "        if False:\n",
+        (f"{MIGRATE}::test_a_migration_waits_for_the_lock_before_reading_the_schema",),
     ),
     Mutant(
         "a page hit serves only a page stamped with the current generations",

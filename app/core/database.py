@@ -18,6 +18,11 @@ from sqlalchemy.types import TypeDecorator
 from app.core.documents import Change
 from app.core.settings import Settings
 
+#: PostgreSQL advisory lock (a bigint key) held by a migration run for its transaction
+#: (alembic/env.py): two runs, started together, upgrade one after the other and the second
+#: finds the schema at head. An arbitrary constant: "tales" and 1.
+MIGRATION_LOCK_KEY = 0x7461_6C65_7301
+
 
 class Base(DeclarativeBase):
     pass
