@@ -36,9 +36,9 @@ def uvicorn_by_hand() -> list[str]:
 
 
 STARTS = {
-    "make run": make_run,
-    "image entrypoint": entrypoint,
-    "uvicorn app.main:app": uvicorn_by_hand,
+    "make-run": make_run,
+    "entrypoint": entrypoint,
+    "uvicorn": uvicorn_by_hand,
 }
 
 
