@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     health_timeout: float = Field(1.0, gt=0, le=30)
 
-    # Database: DATABASE_URL, or the parts DATABASE_HOST/PORT/USER/PASSWORD/NAME (PostgreSQL),
-    # from which the URL is built with its password escaped (a password file needs no quoting).
+    # Database: DATABASE_URL, or (when it is not set) the parts DATABASE_HOST/PORT/USER/
+    # PASSWORD/NAME (PostgreSQL), from which the URL is built with its password escaped (a
+    # password file needs no quoting).
     database_url: str = "sqlite+aiosqlite:///./tales.db"
     database_host: str | None = None
     database_port: int = Field(5432, ge=1, le=65535)
@@ -117,10 +118,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _database_from_parts(self) -> Settings:
-        if self.database_host is None:
-            return self
-        if "database_url" in self.model_fields_set:
-            raise ValueError("set DATABASE_URL or DATABASE_HOST (with its parts), not both")
+        if self.database_host is None or "database_url" in self.model_fields_set:
+            return self  # an explicit DATABASE_URL wins (e.g. the URL alembic/env.py is given)
         if not self.database_user or not self.database_name:
             raise ValueError("DATABASE_HOST needs DATABASE_USER and DATABASE_NAME")
         password = self.database_password.get_secret_value() if self.database_password else None

@@ -112,9 +112,9 @@ def test_the_database_url_built_from_parts_escapes_the_password() -> None:
     assert url.password == AWKWARD_PASSWORD
 
 
-def test_database_parts_and_url_together_or_incomplete_are_refused() -> None:
-    with pytest.raises(SettingsError, match="DATABASE_URL or DATABASE_HOST"):
-        settings(database_url="sqlite+aiosqlite:///x.db", database_host="db")
+def test_an_explicit_url_wins_over_the_parts_and_incomplete_parts_are_refused() -> None:
+    explicit = "sqlite+aiosqlite:///x.db"
+    assert settings(database_url=explicit, database_host="db").database_url == explicit
     with pytest.raises(SettingsError, match="DATABASE_USER and DATABASE_NAME"):
         settings(database_host="db", database_name="tales")
 
