@@ -81,7 +81,7 @@ MUTANTS = (
     Mutant(
         "two migration runs upgrade one after the other (advisory lock)",
         "alembic/env.py",
-        "        if connection.dialect.name == \"postgresql\":\n",
+        '        if connection.dialect.name == "postgresql":\n',
         "        if False:\n",
         (f"{MIGRATE}::test_a_migration_waits_for_the_lock_before_reading_the_schema",),
     ),

