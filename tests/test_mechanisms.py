@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-COPIED = ("app", "tests", "alembic", "alembic.ini", "pyproject.toml", "README.md")
+COPIED = ("app", "tests", "alembic", "alembic.ini", "pyproject.toml", "README.md", "scripts")
 RUN_TIMEOUT = 300
 PYTEST_TESTS_FAILED = 1
 

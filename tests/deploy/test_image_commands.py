@@ -184,11 +184,23 @@ def allowed_in_context(source: str) -> bool:
     return source.rstrip("/") in allowed
 
 
+def uv_installed_by_make() -> str | None:
+    """`make uv` pip-installs uv for python3 when none is on PATH: its binary's path."""
+    found = subprocess.run(
+        ["python3", "-c", "import uv; print(uv.find_uv_bin())"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return found.stdout.strip() or None
+
+
 def machine_env() -> dict[str, str]:
     """What the image's base provides, from this machine: its PATH (with uv on it) and the
     Python the venv is built on (the image has one Python; this machine may have several)."""
-    uv = shutil.which("uv")
-    assert uv, "uv is needed on PATH (make uv installs it)"
+    uv = shutil.which("uv") or uv_installed_by_make()
+    assert uv, "uv is needed: on PATH, or pip-installed for python3 (`make uv`)"
     base_python = Path(sys.base_prefix) / "bin" / "python3"
     return {
         "PATH": f"{Path(uv).parent}:{os.environ['PATH']}",
