@@ -93,3 +93,40 @@ def test_access_log_lines_carry_no_child_name(
     assert ("POST", "/api/v1/children", "201") in access_lines, output
     assert ("GET", "/api/v1/children?…", "200") in access_lines, output
     assert ("GET", "/api/v1/stories?…", "200") in access_lines, output
+
+
+CLIENT_BEHIND_PROXY = "203.0.113.7"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("trusted", "logged"), [("127.0.0.1", CLIENT_BEHIND_PROXY), ("10.9.9.9", "127.0.0.1")]
+)
+def test_forwarded_for_is_taken_only_from_trusted_proxies(
+    trusted: str,
+    logged: str,
+    postgresql_database_url: str,
+    redis_server: RedisServer,
+    started: list[Started],
+    tmp_path: Path,
+) -> None:
+    """FORWARDED_ALLOW_IPS reaches uvicorn through `python -m app serve`: the access line
+    names the client a trusted proxy forwarded, and ignores the header from anyone else."""
+    env = base_env(
+        DATABASE_URL=postgresql_database_url,
+        REDIS_URL=redis_server.url,
+        ACCESS_LOG="true",
+        FORWARDED_ALLOW_IPS=trusted,
+    )
+    service = Started([sys.executable, "-m", "app", "serve"], env, tmp_path / "service.log")
+    started.append(service)
+    service.wait_healthy()
+    response = httpx.get(
+        f"{service.url}/health/ready", headers={"x-forwarded-for": CLIENT_BEHIND_PROXY}, timeout=5
+    )
+    assert response.status_code == 200, response.text
+    httpx.get(f"{service.url}/health", timeout=5.0)
+    service.stop()
+    lines = [line for line in service.output().splitlines() if "/health/ready" in line]
+    assert lines, service.output()
+    assert lines[0].split()[1].startswith(f"{logged}:"), lines
