@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "app.seed.cli",
         "fill the database (DATABASE_URL) with sample heroes, children, stories",
     ),
+    "token": ("app.token", "print a bearer token signed with AUTH_JWT_SECRET, for local use"),
 }
 
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 
+from app.api.access import protect
 from app.api.admin import admin_router
 from app.api.dependencies import RepositoryFactory, Services
 from app.api.entities import entity_router
@@ -21,6 +22,7 @@ from app.api.health import router as health_router
 from app.api.metrics import RequestMetrics
 from app.api.metrics import router as metrics_router
 from app.api.near_front import NearFront, NearSlot
+from app.api.security_docs import document_security
 from app.cache.cached_repository import CachedRepository, CacheLayer
 from app.cache.service import CacheService
 from app.cache.stats import CacheStatsCollector
@@ -106,8 +108,11 @@ def create_app(settings: Settings | None = None, registry: Registry = ENTITIES) 
     for spec in registry:
         app.include_router(entity_router(spec))
     # The near cache's lean path goes in front of the whole stack (FastAPI's own error,
-    # telemetry and body-limit middlewares included): a near hit runs none of it.
-    app.middleware_stack = NearFront(app.build_middleware_stack(), near)
+    # telemetry and body-limit middlewares included): a near hit runs none of it. The
+    # access check goes in front of that: no answer, cached or not, before it.
+    app.middleware_stack = protect(NearFront(app.build_middleware_stack(), near), settings)
+    if settings.auth_enabled:
+        document_security(app, settings.auth_protect_operator_routes)
     return app
 
 

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.api.audit import record_writes
 from app.cache.service import CacheService
 from app.core.database import UnitOfWork
 from app.core.registry import EntitySpec, Registry
@@ -60,13 +61,16 @@ async def unit_of_work(services: Services) -> AsyncIterator[UnitOfWork]:
 
 def repository_dependency(spec: EntitySpec) -> Any:
     """`Depends` giving the entity's repository on this request's unit of work: cached when
-    Redis is enabled. One generator dependency (no nested ones) keeps the cache-hit path
-    short; function scope commits before the response is sent."""
+        Redis is enabled. One generator dependency (no nested ones) keeps the cache-hit path
+        short; function scope commits before the response is sent. A committed write is then
+    recorded in the audit log."""
 
     async def dependency(request: Request) -> AsyncIterator[EntityRepository]:
         services = get_services(request)
         async with unit_of_work(services) as uow:
             yield services.repositories[spec.name](uow)
+        if uow.changes:  # committed
+            record_writes(request.scope, uow.changes)
 
     dependency.__name__ = f"{spec.name}_repository"
     return Depends(dependency, scope="function")

@@ -46,7 +46,12 @@ async def readiness(services: ServicesDep) -> JSONResponse:
     database, cache = await asyncio.gather(
         _database_status(services), services.cache.health_check()
     )
-    body: dict[str, Any] = {"status": "ok", "database": database, "cache": cache}
+    body: dict[str, Any] = {
+        "status": "ok",
+        "database": database,
+        "cache": cache,
+        "auth": "enabled" if services.settings.auth_enabled else "disabled",
+    }
     if body["cache"]["status"] == "down":
         body["status"] = "degraded"
     if database["status"] != "up":

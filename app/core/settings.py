@@ -22,6 +22,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
+from app.core.jwks import load_jwks
+
 if TYPE_CHECKING:  # the registry's entities need the database module, which needs Settings
     from app.core.registry import EntitySpec, Registry
 
@@ -30,6 +32,10 @@ if TYPE_CHECKING:  # the registry's entities need the database module, which nee
 #: `cache_key_salt`, ...): Docker/compose secrets are mounted there. `SECRETS_DIR` moves it.
 DEFAULT_SECRETS_DIR = "/run/secrets"
 SECRETS_DIR_VARIABLE = "SECRETS_DIR"
+
+#: RFC 7518 3.2: an HS256 key is at least as long as the hash (256 bits)
+MIN_HS256_SECRET_BYTES = 32
+MAX_AUTH_LEEWAY_S = 300
 
 
 class Settings(BaseSettings):
@@ -102,6 +108,16 @@ class Settings(BaseSettings):
     # Admin endpoints (unset: disabled)
     admin_token: SecretStr | None = None
 
+    # Bearer tokens (JWT) with scopes; see app/api/access.py. Off: every route is open.
+    auth_enabled: bool = False
+    auth_jwt_secret: SecretStr | None = None  # HS256
+    auth_jwks_file: Path | None = None  # RS256 / ES256 public keys (a JWKS document)
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    auth_leeway_s: float = Field(10.0, ge=0, le=MAX_AUTH_LEEWAY_S)
+    auth_protect_operator_routes: bool = False  # /metrics, /dashboard, /cache/stats
+    auth_token_cache_size: int = Field(10_000, ge=1)
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
@@ -172,6 +188,37 @@ class Settings(BaseSettings):
                 raise ValueError("REDIS_SENTINEL_MASTER is required when REDIS_MODE=sentinel")
         if self.redis_mode == "cluster" and self.redis_db not in (None, 0):
             raise ValueError("REDIS_DB must be 0 (or unset) when REDIS_MODE=cluster")
+        return self
+
+    @field_validator("auth_jwt_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_HS256_SECRET_BYTES:
+            raise ValueError(
+                f"must be at least {MIN_HS256_SECRET_BYTES} bytes (an HS256 key of 256 bits)"
+            )
+        return value
+
+    @field_validator("auth_jwks_file")
+    @classmethod
+    def _jwks_usable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_jwks(value)  # JwksError (a ValueError) says what is wrong with the file
+        return value
+
+    @model_validator(mode="after")
+    def _auth_needs(self) -> Settings:
+        if not self.auth_enabled:
+            return self
+        if (self.auth_jwt_secret is None) == (self.auth_jwks_file is None):
+            raise ValueError(
+                "AUTH_ENABLED=true needs exactly one of AUTH_JWT_SECRET (HS256) and "
+                "AUTH_JWKS_FILE (RS256/ES256)"
+            )
+        if not self.auth_issuer:
+            raise ValueError("AUTH_ISSUER is required when AUTH_ENABLED=true")
+        if not self.auth_audience:
+            raise ValueError("AUTH_AUDIENCE is required when AUTH_ENABLED=true")
         return self
 
     @field_validator("database_url")
