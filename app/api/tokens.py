@@ -66,8 +66,13 @@ class MissingToken(TokenError):
     """No bearer credentials at all (RFC 6750 3.1: the answer carries no error code)."""
 
 
+class UnknownKey(InvalidSignatureError):
+    """The token's `kid` names no key of the JWKS (or names none, and the set has several)."""
+
+
 #: PyJWT's refusal -> what the caller is told (most specific first: they subclass each other)
 REFUSALS: tuple[tuple[type[InvalidTokenError], str], ...] = (
+    (UnknownKey, "the token's key id (kid) names no key this service trusts"),
     (ExpiredSignatureError, "the token has expired"),
     (ImmatureSignatureError, "the token is not valid yet (nbf or iat is in the future)"),
     (InvalidIssuedAtError, "the token's iat claim is not a number"),
@@ -189,13 +194,8 @@ class TokenVerifier:
         if jwk is None and kid is None and len(self._jwks) == 1:
             jwk = next(iter(self._jwks.values()))
         if jwk is None:
-            raise _UnknownKey()
+            raise UnknownKey()
         return jwk.key, jwk.algorithm_name
-
-
-class _UnknownKey(InvalidSignatureError):
-    """The token's `kid` names no key of the JWKS (reported as a signature that does not
-    verify: no key of this service signed it)."""
 
 
 def mint(

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 
 #: key type of the JWK -> the one algorithm such a key verifies
 KEY_ALGORITHMS = {"RSA": "RS256", "EC": "ES256"}
@@ -60,6 +60,6 @@ def _public_key(entry: object, where: str) -> PyJWK:
         raise JwksError(f"{where}: alg {algorithm!r} is not accepted for a {kty} key ({expected})")
     try:
         key = PyJWK.from_dict(entry, algorithm=expected)
-    except (PyJWKError, ValueError, TypeError, KeyError) as exc:
+    except (PyJWTError, ValueError, TypeError, KeyError) as exc:
         raise JwksError(f"{where} is not a valid {kty} key: {exc}") from None
     return key
