@@ -227,6 +227,35 @@ NEAR_MUTANTS = (
     ),
 )
 
+AUTH = "tests/auth"
+
+AUTH_MUTANTS = (
+    Mutant(
+        "the access check runs before any cached answer, the near cache's included",
+        "app/main.py",
+        "protect(NearFront(app.build_middleware_stack(), near), settings)",
+        "NearFront(protect(app.build_middleware_stack(), settings), near)",
+        (f"{AUTH}/test_cached_answers.py::test_an_answer_cached_near_is_refused_without_a_token",),
+    ),
+    Mutant(
+        "a remembered token stops working when it expires",
+        "app/api/tokens.py",
+        "if time.time() < caller.expires:",
+        "if True:",
+        (
+            f"{AUTH}/test_verifier_and_settings.py"
+            "::test_a_repeated_token_is_checked_once_and_remembered_until_it_expires",
+        ),
+    ),
+    Mutant(
+        "every committed write leaves an audit line",
+        "app/api/dependencies.py",
+        "            record_writes(request.scope, uow.changes)\n",
+        "            pass\n",
+        (f"{AUTH}/test_audit_and_secrets.py::test_every_write_leaves_one_audit_line",),
+    ),
+)
+
 
 def copy_project(target: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc")
@@ -240,7 +269,7 @@ def copy_project(target: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(RUN_TIMEOUT + 60)
-@pytest.mark.parametrize("mutant", MUTANTS + NEAR_MUTANTS, ids=lambda m: m.mechanism)
+@pytest.mark.parametrize("mutant", MUTANTS + NEAR_MUTANTS + AUTH_MUTANTS, ids=lambda m: m.mechanism)
 def test_removing_the_mechanism_fails_the_test_named_for_it(mutant: Mutant, tmp_path: Path):
     copy_project(tmp_path)
     path = tmp_path / mutant.path
