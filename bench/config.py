@@ -27,6 +27,7 @@ class BenchConfig:
     connections: int = 16
     duration: int = 5  # seconds per run
     python_loadgen: bool = False  # force the Python load generator instead of wrk
+    only: list[str] = field(default_factory=list)  # scenarios to run (empty: all)
 
     # mixed workload (Python asyncio + httpx, separate process)
     mixed_duration: float = 10.0

@@ -50,6 +50,15 @@ request = function()
 end
 """
 
+#: a GET with fixed headers (e.g. Authorization); `{headers}` is a Lua table literal
+GET_WITH_HEADERS_REQUEST = """
+local headers = {headers}
+request = function()
+  i = (i % n) + 1
+  return wrk.format("GET", paths[i], headers)
+end
+"""
+
 #: a PATCH setting `field` to a new value each time (JSON-safe: `field` is a plain name)
 PATCH_REQUEST = """
 local headers = {{["Content-Type"] = "application/json"}}
@@ -151,16 +160,21 @@ class LoadRunner:
             print(f"load generator: {self.tool}")
 
     def run(
-        self, name: str, base_url: str, paths: list[str], patch_field: str | None = None
+        self,
+        name: str,
+        base_url: str,
+        paths: list[str],
+        patch_field: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> LoadResult:
         """GET `paths` in turn; with `patch_field`, PATCH them instead, setting that field of
-        the entity to a new string each time."""
+        the entity to a new string each time. `headers` go with every GET."""
         before = self.probe.sample() if self.probe else {}
         started = time.perf_counter()
         if self.wrk is None:
-            result = self._run_python(name, base_url, paths, patch_field)
+            result = self._run_python(name, base_url, paths, patch_field, headers)
         else:
-            result = self._run_wrk(name, base_url, paths, patch_field)
+            result = self._run_wrk(name, base_url, paths, patch_field, headers)
         if self.probe:
             seconds = time.perf_counter() - started
             share = self.probe.other_share(before, self.probe.sample(), seconds)
@@ -168,12 +182,20 @@ class LoadRunner:
         return result
 
     def _run_wrk(
-        self, name: str, base_url: str, paths: list[str], patch_field: str | None
+        self,
+        name: str,
+        base_url: str,
+        paths: list[str],
+        patch_field: str | None,
+        headers: dict[str, str] | None = None,
     ) -> LoadResult:
         assert self.wrk is not None
         script = self.work_dir / f"{name}.lua"
         body = ",\n".join(json.dumps(p) for p in paths)  # JSON strings are Lua strings here
-        if patch_field is None:
+        if patch_field is None and headers:
+            table = ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items())
+            request = GET_WITH_HEADERS_REQUEST.replace("{headers}", "{" + table + "}")
+        elif patch_field is None:
             request = GET_REQUEST
         else:
             assert patch_field.isidentifier(), patch_field
@@ -218,7 +240,12 @@ class LoadRunner:
         )
 
     def _run_python(
-        self, name: str, base_url: str, paths: list[str], patch_field: str | None
+        self,
+        name: str,
+        base_url: str,
+        paths: list[str],
+        patch_field: str | None,
+        headers: dict[str, str] | None = None,
     ) -> LoadResult:
         config = self.work_dir / f"{name}.json"
         config.write_text(
@@ -229,6 +256,7 @@ class LoadRunner:
                     "connections": self.connections,
                     "duration": self.duration,
                     "patch_field": patch_field,
+                    "headers": headers or {},
                 }
             )
         )

@@ -61,6 +61,7 @@ async def fixed(cfg: dict[str, Any]) -> dict[str, Any]:
     socket_errors = 0
 
     async with _client(cfg["base_url"], connections) as client:
+        client.headers.update(cfg.get("headers") or {})
 
         async def worker(deadline: float) -> None:
             nonlocal socket_errors

@@ -33,7 +33,7 @@ from bench.config import ROOT
 if str(ROOT) not in sys.path:  # `tests.support` and `app` are imported from the repo root
     sys.path.insert(0, str(ROOT))
 
-from bench import client, hitpath, scenarios
+from bench import auth_hit, client, hitpath, scenarios
 from bench.chart import write_chart
 from bench.config import PATHS, RESULTS_DIR, BenchConfig
 from bench.cpu import CpuProbe
@@ -69,7 +69,18 @@ def parse_args(argv: list[str] | None) -> BenchConfig:
     parser.add_argument(
         "--python-loadgen", action="store_true", help="use the Python load generator, not wrk"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="SCENARIO",
+        help="run only this scenario (repeatable), e.g. --only 'authenticated hit'",
+    )
     args = parser.parse_args(argv)
+    names = [name for name, _ in SCENARIOS]
+    unknown = [name for name in args.only or [] if name not in names]
+    if unknown:
+        parser.error(f"unknown scenario {unknown}; scenarios: {', '.join(names)}")
+    cfg.only = args.only or []
     cfg.duration, cfg.connections, cfg.threads = args.duration, args.connections, args.threads
     cfg.mixed_duration = args.mixed_duration
     cfg.heroes, cfg.children, cfg.stories = args.heroes, args.children, args.stories
@@ -241,6 +252,7 @@ SCENARIOS: list[tuple[str, Callable[[scenarios.Context], None]]] = [
     ("without cache", scenarios.without_cache),
     ("with cache", scenarios.with_cache),
     ("hit path", hitpath.hit_path),  # peers, near cache on/off; before the others' writes
+    ("authenticated hit", auth_hit.authenticated_hit),  # the token check on a near hit
     ("invalidation", scenarios.invalidation),
     ("mixed workload", scenarios.mixed),
     ("degradation", scenarios.degradation),
@@ -253,6 +265,8 @@ SCENARIOS: list[tuple[str, Callable[[scenarios.Context], None]]] = [
 def run(cfg: BenchConfig, stack: contextlib.ExitStack, results: dict[str, Any]) -> None:
     ctx = setup(cfg, stack, results)
     for name, scenario in SCENARIOS:
+        if cfg.only and name not in cfg.only:
+            continue
         started = time.perf_counter()
         try:
             scenario(ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.auth_hit import render_auth_hit
 from bench.config import LIST_QUERY, PATHS
 from bench.hitpath_summary import compute_hitpath_ratios, render_hitpath
 from bench.report import fmt, percent, ratio, table, times
@@ -221,6 +222,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         checks_table(results),
         *render_hitpath(results),
+        *render_auth_hit(results),
     ]
     if results.get("mixed"):
         m = results["mixed"]

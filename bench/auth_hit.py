@@ -1,0 +1,164 @@
+"""What the bearer-token check costs a near-cache hit: two servers started for this row, the
+same command line and settings but AUTH_ENABLED (with a token that grants `tales.read`, the
+same for every request: its check is remembered after the first), on the same Redis entries
+(their own key prefix), over the same random hero ids. Runs in the order off, on, on, off;
+each figure is the mean of its two runs, and the ratio is authenticated / unauthenticated.
+The issue's target: the authenticated hit within 10 % of the unauthenticated one."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from typing import Any
+
+import httpx
+
+from app.api.tokens import mint
+from bench import client
+from bench.config import PATHS
+from bench.procs import Server, app_env
+from bench.report import fmt, percent, ratio, table, times
+from bench.scenarios import Context
+
+MAX_IDS = 1000
+WARM_PASSES = 2  # the first read may fill Redis only; the second fills the near cache
+PREFIX = "benchauth:"
+ISSUER, AUDIENCE = "bench", "tales-api"
+TOKEN_TTL_S = 3600
+#: authenticated req/s at least this share of unauthenticated (within 10 %)
+TARGET = 0.90
+ORDER = [("auth_off", "a"), ("auth_on", "a"), ("auth_on", "b"), ("auth_off", "b")]
+LABELS = {
+    "auth_off": "near hit, AUTH_ENABLED=false",
+    "auth_on": "near hit, AUTH_ENABLED=true + bearer token",
+}
+
+
+def _start(ctx: Context, key: str, secret: str) -> Server:
+    settings: dict[str, object] = {
+        "database_url": ctx.database_url,
+        "redis_url": ctx.redis.url,
+        "log_level": "WARNING",
+        "cache_key_prefix": PREFIX,
+    }
+    if key == "auth_on":
+        settings |= {
+            "auth_enabled": "true",
+            "auth_jwt_secret": secret,
+            "auth_issuer": ISSUER,
+            "auth_audience": AUDIENCE,
+        }
+    server = ctx.procs.start_uvicorn(
+        f"app-{key.replace('_', '-')}", "app.main:app", app_env(**settings)
+    )
+    ctx.procs.wait_ready(server)
+    return server
+
+
+def _warm(server: Server, paths: list[str], headers: dict[str, str]) -> None:
+    with httpx.Client(base_url=server.url, headers=headers, timeout=10.0) as http:
+        for _ in range(WARM_PASSES):
+            for path in paths:
+                http.get(path).raise_for_status()
+
+
+def _mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def mean(name: str) -> float:
+        return round(sum(float(run[name]) for run in runs) / len(runs), 3)
+
+    return {
+        **{name: mean(name) for name in ("rps", "p50_ms", "p90_ms", "p99_ms", "mean_ms")},
+        "requests": sum(run["requests"] for run in runs),
+        "non_2xx": sum(run["non_2xx"] for run in runs),
+        "socket_errors": sum(run["socket_errors"] for run in runs),
+        "other_cpu": max((run.get("other_cpu") or 0.0) for run in runs),
+        "near_hit_share": min(run["near_hit_share"] for run in runs),
+        "runs": len(runs),
+    }
+
+
+def authenticated_hit(ctx: Context) -> None:
+    print("\n== authenticated near hit vs unauthenticated (same ids, same Redis entries)")
+    ids = list(ctx.ids["hero"])
+    random.Random(ctx.cfg.seed).shuffle(ids)
+    paths = [f"{PATHS['hero']}/{i}" for i in ids[:MAX_IDS]]
+    secret = secrets.token_urlsafe(32)
+    token = mint(
+        secret,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        scopes=["tales.read"],
+        subject="bench",
+        ttl_s=TOKEN_TTL_S,
+    )
+    headers = {"auth_off": {}, "auth_on": {"Authorization": f"Bearer {token}"}}
+    servers: dict[str, Server] = {}
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in LABELS}
+    try:
+        for key in LABELS:
+            servers[key] = _start(ctx, key, secret)
+        for key, server in servers.items():
+            _warm(server, paths, headers[key])
+        for key, run in ORDER:
+            print(f"  {LABELS[key]} (run {run}):", flush=True)
+            server = servers[key]
+            before = client.cache_stats(server.url)
+            result = ctx.loader.run(f"{key}-{run}", server.url, paths, headers=headers[key])
+            d = client.delta(before, client.cache_stats(server.url), "hero")
+            lookups = d["hits"] + d["misses"]
+            share = round(d["near_hits"] / lookups, 4) if lookups else 0.0
+            runs[key].append(ctx.record(f"{key}_near_ids_{run}", result, near_hit_share=share))
+    finally:
+        for server in servers.values():
+            ctx.procs.stop(server.proc)
+    load = ctx.results["load"]
+    for key, entries in runs.items():
+        load[f"{key}_near_ids"] = _mean(entries)
+    on, off = load["auth_on_near_ids"], load["auth_off_near_ids"]
+    rps_ratio = ratio(on["rps"], off["rps"], 3)
+    ctx.results["auth_hit"] = {
+        "ids": len(paths),
+        "rps_ratio": rps_ratio,
+        "p50_ratio": ratio(on["p50_ms"], off["p50_ms"], 3),
+        "p99_ratio": ratio(on["p99_ms"], off["p99_ms"], 3),
+        "target": TARGET,
+        "ok": rps_ratio is not None and rps_ratio >= TARGET,
+    }
+
+
+def render_auth_hit(results: dict[str, Any]) -> list[str]:
+    report = results.get("auth_hit")
+    if not report:
+        return []
+    load = results["load"]
+    rows = []
+    for key, label in LABELS.items():
+        r = load[f"{key}_near_ids"]
+        rows.append(
+            [
+                label,
+                fmt(r["rps"], 0),
+                fmt(r["p50_ms"]),
+                fmt(r["p99_ms"]),
+                percent(r["near_hit_share"]),
+                fmt(r["non_2xx"]),
+                percent(r["other_cpu"]),
+            ]
+        )
+    headers = [
+        "GET by id (mean of 2 runs, ABBA)",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "near hits",
+        "non-2xx",
+        "other CPU",
+    ]
+    verdict = "ok" if report["ok"] else "MISSED"
+    return [
+        "",
+        f"authenticated near hit / unauthenticated, {report['ids']} ids: req/s "
+        f"{times(report['rps_ratio'])}, p50 {times(report['p50_ratio'])}, p99 "
+        f"{times(report['p99_ratio'])} (target: req/s ≥ ×{TARGET:.2f}): {verdict}",
+        table(headers, rows, right={1, 2, 3, 4, 5, 6}),
+    ]
