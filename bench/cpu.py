@@ -26,6 +26,12 @@ def _cpu_ticks(pid_dir: Path) -> int | None:
     return int(fields[11]) + int(fields[12])  # utime, stime
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) `pid` used so far; None when unknown."""
+    ticks = _cpu_ticks(PROC / str(pid))
+    return None if ticks is None else ticks / TICKS
+
+
 def _title(pid_dir: Path) -> str:
     try:
         return (pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")

@@ -240,8 +240,8 @@ AUTH_MUTANTS = (
     Mutant(
         "a remembered token stops working when it expires",
         "app/api/tokens.py",
-        "if time.time() < caller.expires:",
-        "if True:",
+        "if caller is not None and time.time() < caller.expires:",
+        "if caller is not None:",
         (
             f"{AUTH}/test_verifier_and_settings.py"
             "::test_a_repeated_token_is_checked_once_and_remembered_until_it_expires",

@@ -128,7 +128,11 @@ class AccessControl:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        needed = required_scope(scope["method"], scope["path"], self.protect_operator_routes)
+        path: str = scope["path"]
+        if path.startswith(API_PREFIX):  # the hot path: entity reads, without a call
+            needed: str | None = WRITE if scope["method"] in WRITE_METHODS else READ
+        else:
+            needed = required_scope(scope["method"], path, self.protect_operator_routes)
         if needed is None:
             await self.app(scope, receive, send)
             return
