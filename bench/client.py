@@ -40,10 +40,10 @@ def delta(before: dict[str, Any], after: dict[str, Any], entity: str) -> dict[st
     return result
 
 
-def collect_ids(base_url: str, path: str) -> list[str]:
+def collect_ids(base_url: str, path: str, headers: dict[str, str] | None = None) -> list[str]:
     """Every id of a collection, paging with limit=100."""
     ids: list[str] = []
-    with httpx.Client(base_url=base_url, timeout=30.0) as client:
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30.0) as client:
         while True:
             response = client.get(path, params={"limit": 100, "offset": len(ids)})
             response.raise_for_status()

@@ -32,6 +32,9 @@ from bench.config import PATHS, RESULTS_DIR, ROOT, BenchConfig
 if str(ROOT) not in sys.path:  # `tests.support` and `app` are imported from the repo root
     sys.path.insert(0, str(ROOT))
 
+import httpx
+
+from app.api.tokens import mint
 from bench import client
 from bench.database import prepare
 from bench.load import LoadResult, LoadRunner
@@ -49,6 +52,7 @@ OUTPUT = RESULTS_DIR / "profile.svg"
 LOG_DIR = RESULTS_DIR / "logs-profile"
 RAMP_SECONDS = 2.0  # wrk runs this long before py-spy starts, and as long after it stopped
 ENV_PREFIX = "PROFILE_"
+TOKEN_TTL_S = 3600
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,14 +76,36 @@ def py_spy() -> str:
     return which
 
 
-def serve(procs: Processes, database_url: str, redis_url: str) -> Server:
-    """The product, started as `make run` starts it."""
-    port = free_port()
-    extra = {
+def profile_settings() -> dict[str, str]:
+    """The server settings given with the `PROFILE_` prefix."""
+    return {
         key.removeprefix(ENV_PREFIX): value
         for key, value in os.environ.items()
         if key.startswith(ENV_PREFIX)
     }
+
+
+def auth_headers() -> dict[str, str]:
+    """With PROFILE_AUTH_ENABLED=true (and PROFILE_AUTH_JWT_SECRET, _ISSUER, _AUDIENCE): the
+    bearer token (tales.read) every request of the profile carries."""
+    extra = profile_settings()
+    if extra.get("AUTH_ENABLED", "").lower() != "true":
+        return {}
+    token = mint(
+        extra["AUTH_JWT_SECRET"],
+        issuer=extra["AUTH_ISSUER"],
+        audience=extra["AUTH_AUDIENCE"],
+        scopes=["tales.read"],
+        subject="profile",
+        ttl_s=TOKEN_TTL_S,
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+def serve(procs: Processes, database_url: str, redis_url: str) -> Server:
+    """The product, started as `make run` starts it."""
+    port = free_port()
+    extra = profile_settings()
     env = app_env(
         host="127.0.0.1",
         port=port,
@@ -98,7 +124,13 @@ def serve(procs: Processes, database_url: str, redis_url: str) -> Server:
 
 
 def warm(server: Server, paths: list[str]) -> None:
+    headers = auth_headers()
     for _ in range(2):
+        if headers:
+            with httpx.Client(base_url=server.url, headers=headers, timeout=10.0) as http:
+                for path in paths:
+                    http.get(path).raise_for_status()
+            continue
         statuses, errors, _ = client.fire(server.url, paths)
         if client.non_2xx(statuses) or errors:
             raise RuntimeError(f"warm-up failed: {dict(statuses)}, socket errors {errors}")
@@ -115,7 +147,10 @@ def record(
 ) -> None:
     load: list[LoadResult] = []
     thread = threading.Thread(
-        target=lambda: load.append(loader.run("profile-get", server.url, paths)), daemon=True
+        target=lambda: load.append(
+            loader.run("profile-get", server.url, paths, headers=auth_headers())
+        ),
+        daemon=True,
     )
     before = client.cache_stats(server.url)
     thread.start()
@@ -156,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         redis.start()
         print(f"  redis-server on port {redis.port}")
         server = serve(procs, database_url, redis.url)
-        hero_ids = client.collect_ids(server.url, PATHS["hero"])
+        hero_ids = client.collect_ids(server.url, PATHS["hero"], auth_headers())
         paths = [f"{PATHS['hero']}/{i}" for i in hero_ids]
         warm(server, paths)
         duration = args.duration + 2 * int(RAMP_SECONDS)
