@@ -171,3 +171,22 @@ async def test_readiness_says_whether_auth_is_on(
     async with auth_instance() as (_app, client):
         ready = await client.get("/health/ready")
         assert ready.status_code == 200 and ready.json()["auth"] == "enabled"
+
+
+def test_the_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH_ENABLED", "true")
+    with pytest.raises(SettingsError, match="AUTH_JWT_SECRET"):
+        load_settings(_env_file=None)
+    for name, value in (
+        ("AUTH_JWT_SECRET", SECRET),
+        ("AUTH_ISSUER", ISSUER),
+        ("AUTH_AUDIENCE", AUDIENCE),
+        ("AUTH_LEEWAY_S", "2.5"),
+        ("AUTH_PROTECT_OPERATOR_ROUTES", "true"),
+    ):
+        monkeypatch.setenv(name, value)
+    settings = load_settings(_env_file=None)
+    assert settings.auth_enabled and settings.auth_leeway_s == 2.5
+    assert settings.auth_protect_operator_routes
+    assert settings.auth_jwt_secret is not None
+    assert SECRET not in repr(settings)  # a SecretStr
