@@ -1,9 +1,10 @@
 """What the bearer-token check costs a near-cache hit: two servers started for this row, the
 same command line and settings but AUTH_ENABLED (with a token that grants `tales.read`, the
 same for every request: its check is remembered after the first), on the same Redis entries
-(their own key prefix), over the same random hero ids. Runs in the order off, on, on, off,
-on, off, off, on; each figure is the mean of its runs, and the ratios are authenticated /
-unauthenticated.
+(their own key prefix), over the same random hero ids. A third row sends the same token to
+the server without the check, which ignores it: what carrying the header costs the HTTP
+server, apart from the check. The rows are interleaved (`ORDER`), each figure is the mean of
+its 4 runs, and the ratios are authenticated / unauthenticated.
 
 Two ratios: req/s, and the server's own CPU time per request (utime + stime of the uvicorn
 process over the run, from /proc). On a shared machine the second is the steadier one: the
@@ -34,21 +35,29 @@ ISSUER, AUDIENCE = "bench", "tales-api"
 TOKEN_TTL_S = 3600
 #: authenticated CPU per request at most this multiple of unauthenticated (within 10 %)
 TARGET = 1.10
+#: the servers' rows; `header_only` is the AUTH_ENABLED=false server sent the same bearer
+#: header, which it ignores: what carrying the token costs the HTTP server, without the check
 ORDER = [
     ("auth_off", "a"),
+    ("header_only", "a"),
     ("auth_on", "a"),
     ("auth_on", "b"),
+    ("header_only", "b"),
     ("auth_off", "b"),
+    ("header_only", "c"),
     ("auth_on", "c"),
     ("auth_off", "c"),
     ("auth_off", "d"),
     ("auth_on", "d"),
+    ("header_only", "d"),
 ]
 US_PER_S = 1e6
 LABELS = {
     "auth_off": "near hit, AUTH_ENABLED=false",
+    "header_only": "near hit, AUTH_ENABLED=false, token sent (ignored)",
     "auth_on": "near hit, AUTH_ENABLED=true + bearer token",
 }
+SERVER_OF = {"auth_off": "auth_off", "header_only": "auth_off", "auth_on": "auth_on"}
 
 
 def _start(ctx: Context, key: str, secret: str) -> Server:
@@ -113,17 +122,18 @@ def authenticated_hit(ctx: Context) -> None:
         subject="bench",
         ttl_s=TOKEN_TTL_S,
     )
-    headers = {"auth_off": {}, "auth_on": {"Authorization": f"Bearer {token}"}}
+    bearer = {"Authorization": f"Bearer {token}"}
+    headers = {"auth_off": {}, "header_only": bearer, "auth_on": bearer}
     servers: dict[str, Server] = {}
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in LABELS}
     try:
-        for key in LABELS:
+        for key in ("auth_off", "auth_on"):
             servers[key] = _start(ctx, key, secret)
         for key, server in servers.items():
             _warm(server, paths, headers[key])
         for key, run in ORDER:
             print(f"  {LABELS[key]} (run {run}):", flush=True)
-            server = servers[key]
+            server = servers[SERVER_OF[key]]
             before = client.cache_stats(server.url)
             cpu_before = process_cpu_seconds(server.proc.pid)
             result = ctx.loader.run(f"{key}-{run}", server.url, paths, headers=headers[key])
@@ -147,10 +157,14 @@ def authenticated_hit(ctx: Context) -> None:
     for key, entries in runs.items():
         load[f"{key}_near_ids"] = _mean(entries)
     on, off = load["auth_on_near_ids"], load["auth_off_near_ids"]
+    carried = load["header_only_near_ids"]
     cpu_ratio = ratio(on["cpu_us_per_request"], off["cpu_us_per_request"], 3)
     ctx.results["auth_hit"] = {
         "ids": len(paths),
         "cpu_per_request_ratio": cpu_ratio,
+        # of which: carrying the header (server ignores it), then the check itself
+        "cpu_header_only_ratio": ratio(carried["cpu_us_per_request"], off["cpu_us_per_request"], 3),
+        "cpu_check_ratio": ratio(on["cpu_us_per_request"], carried["cpu_us_per_request"], 3),
         "rps_ratio": ratio(on["rps"], off["rps"], 3),
         "p50_ratio": ratio(on["p50_ms"], off["p50_ms"], 3),
         "p99_ratio": ratio(on["p99_ms"], off["p99_ms"], 3),
@@ -196,5 +210,8 @@ def render_auth_hit(results: dict[str, Any]) -> list[str]:
         f"{times(report['cpu_per_request_ratio'])} (target ≤ ×{TARGET:.2f}: {verdict}); req/s "
         f"{times(report['rps_ratio'])}, p50 {times(report['p50_ratio'])}, p99 "
         f"{times(report['p99_ratio'])}",
+        f"  CPU per request: token carried but ignored / none "
+        f"{times(report.get('cpu_header_only_ratio'))}, checked / carried but ignored "
+        f"{times(report.get('cpu_check_ratio'))}",
         table(headers, rows, right={1, 2, 3, 4, 5, 6, 7}),
     ]
