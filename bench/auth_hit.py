@@ -194,7 +194,7 @@ def render_auth_hit(results: dict[str, Any]) -> list[str]:
             ]
         )
     headers = [
-        f"GET by id (mean of {len(ORDER) // 2} runs each)",
+        f"GET by id (mean of {len(ORDER) // len(LABELS)} runs each)",
         "req/s",
         "server CPU µs/req",
         "p50 ms",
