@@ -96,7 +96,7 @@ COMPOSE_BIN = $(UV_RUN) python -c 'import compose, pathlib; print(pathlib.Path(c
 lint: install
 	$(UV_RUN) ruff check . && $(UV_RUN) ruff format --check . && $(UV_RUN) mypy
 	$(UV_RUN) hadolint Dockerfile
-	POSTGRES_PASSWORD_FILE=/dev/null CACHE_KEY_SALT_FILE=/dev/null "$$($(COMPOSE_BIN))" \
+	POSTGRES_PASSWORD_FILE=/dev/null CACHE_KEY_SALT_FILE=/dev/null AUTH_JWT_SECRET_FILE=/dev/null "$$($(COMPOSE_BIN))" \
 		-f docker-compose.yml config --quiet
 
 format: install

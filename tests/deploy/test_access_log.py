@@ -42,9 +42,9 @@ STARTS = {
 }
 
 
-def exercise(url: str) -> None:
+def exercise(url: str, headers: dict[str, str] | None = None) -> None:
     """Requests that carry the name: in a body, in list filters, in a story's filter."""
-    with httpx.Client(base_url=url, timeout=10.0) as client:
+    with httpx.Client(base_url=url, headers=headers, timeout=10.0) as client:
         created = client.post(f"{API}/children", json=child(name=NAME))
         assert created.status_code == 201, created.text
         child_id = created.json()["id"]

@@ -18,7 +18,7 @@ import pytest
 from tests.deploy.conftest import ROOT
 
 COMPOSE = Path(compose.__file__).parent / "docker-compose"
-SECRETS = ("POSTGRES_PASSWORD_FILE", "CACHE_KEY_SALT_FILE")
+SECRETS = ("POSTGRES_PASSWORD_FILE", "CACHE_KEY_SALT_FILE", "AUTH_JWT_SECRET_FILE")
 
 
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -57,9 +57,12 @@ def test_secrets_reach_the_app_as_files_named_like_its_settings(
 ) -> None:
     app = resolved["services"]["app"]
     targets = {secret["target"] for secret in app["secrets"]}
-    assert targets == {"database_password", "cache_key_salt"}
+    assert targets == {"database_password", "cache_key_salt", "auth_jwt_secret"}
     environment = app["environment"]
     assert environment["APP_ENV"] == "production"
+    assert environment["AUTH_ENABLED"] == "true"  # bearer tokens required (issue 12)
+    assert environment["AUTH_ISSUER"] and environment["AUTH_AUDIENCE"]
+    assert "AUTH_JWT_SECRET" not in environment  # a secret file, like the others
     assert "DATABASE_URL" not in environment  # built from the parts: no password in a URL
     assert environment["DATABASE_HOST"] == "postgres"
     postgres = resolved["services"]["postgres"]["environment"]

@@ -25,6 +25,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from app.api.tokens import mint
 from tests.deploy.conftest import ROOT, Started, base_env
 from tests.deploy.test_access_log import NAME_FORMS, exercise
 from tests.support.redis_server import RedisServer
@@ -34,6 +35,8 @@ IMAGE_APP = "/app"
 BUILD_TIMEOUT = 600
 RUN_TIMEOUT = 120
 AWKWARD_PASSWORD = "p@ss:w/rd#?%&="
+JWT_SECRET = "an-hs256-key-from-a-secret-file-0123456789"
+JWT_ISSUER, JWT_AUDIENCE = "image-test-issuer", "tales-api"
 #: the runtime stage's files under /app, and nothing else (no tests, bench, Makefile...)
 RUNTIME_FILES = {".venv", "alembic", "alembic.ini", "scripts"}
 NOT_RUN_HERE = ("apt-get install -y --no-install-recommends tini", "useradd --system")
@@ -266,6 +269,7 @@ def test_the_entrypoint_migrates_then_serves_with_secrets_from_files(
     secrets.mkdir()
     (secrets / "database_password").write_text(AWKWARD_PASSWORD + "\n")
     (secrets / "cache_key_salt").write_text("a-salt-from-a-file\n")
+    (secrets / "auth_jwt_secret").write_text(JWT_SECRET + "\n")
     url = make_url(fresh_database_url)
     env = {
         **image.env,
@@ -279,8 +283,11 @@ def test_the_entrypoint_migrates_then_serves_with_secrets_from_files(
         "REDIS_URL": redis_server.url,
         "SECRETS_DIR": str(secrets),
         "ACCESS_LOG": "true",
+        "AUTH_ISSUER": JWT_ISSUER,
+        "AUTH_AUDIENCE": JWT_AUDIENCE,
     }
     assert image.env["APP_ENV"] == "production"
+    assert image.env["AUTH_ENABLED"] == "true"
     tini, separator, script = image.entrypoint
     assert (tini, separator) == ("/usr/bin/tini", "--")
     entrypoint = ["sh", image.expand(script)]
@@ -302,7 +309,17 @@ def test_the_entrypoint_migrates_then_serves_with_secrets_from_files(
     service.wait_healthy()
     ready = httpx.get(f"{service.url}/health/ready", timeout=10.0)
     assert ready.status_code == 200, ready.text
-    exercise(service.url)
+    assert ready.json()["auth"] == "enabled"
+    assert httpx.get(f"{service.url}/api/v1/heroes", timeout=10.0).status_code == 401
+    token = mint(
+        JWT_SECRET,
+        issuer=JWT_ISSUER,
+        audience=JWT_AUDIENCE,
+        scopes=["tales.read", "tales.write"],
+        subject="image-test",
+        ttl_s=600,
+    )
+    exercise(service.url, {"Authorization": f"Bearer {token}"})
     httpx.get(f"{service.url}/health", timeout=5.0)
     assert service.stop() == 0, service.output()
 
