@@ -1,5 +1,6 @@
 """Circuit breaker around Redis: after K consecutive failures requests skip Redis; after a
-cool-down one probe decides whether it closes."""
+cool-down one probe decides whether it closes. A probe that ends without an answer (its
+caller was cancelled) reopens the breaker for a fresh cool-down: it never stays half-open."""
 
 import logging
 import time
@@ -63,6 +64,14 @@ class CircuitBreaker:
         if self.state is BreakerState.half_open or (
             self.state is BreakerState.closed and self.failures >= self.failure_threshold
         ):
+            self._opened_at = self._clock()
+            self._transition(BreakerState.open)
+
+    def abandon_probe(self) -> None:
+        """The half-open probe ended without an answer (cancelled): open again, with a fresh
+        cool-down, after which another caller probes."""
+        if self.state is BreakerState.half_open and self._probing:
+            self._probing = False
             self._opened_at = self._clock()
             self._transition(BreakerState.open)
 

@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from app.cache.invalidation import InvalidationPlan, invalidation_rules, plan_invalidation
+from app.cache.keys import SaltUnknown
 from app.cache.loader import Loader
 from app.cache.service import CacheService
 from app.cache.slots import EntrySlot, PageSlot
@@ -54,7 +55,13 @@ class CachedRepository:
         return None if loaded is None else Doc(entity_id, loaded.version, loaded.body)
 
     async def list(self, filters: Filters, limit: int, offset: int) -> bytes:
-        slot = PageSlot(self.layer.cache, self.inner, filters, limit, offset)
+        cache = self.layer.cache
+        if not cache.keys_ready:
+            await cache.load_key_salt()
+        try:
+            slot = PageSlot(cache, self.inner, filters, limit, offset)
+        except SaltUnknown:  # a personal filter, and Redis not reached since the start
+            return await self.inner.list(filters, limit, offset)
         loaded = await self.layer.loader.read_through(slot)
         assert loaded is not None  # a page always loads
         return loaded.body
@@ -88,6 +95,8 @@ class CachedRepository:
 
     async def _invalidate(self, changes: Sequence[Change]) -> None:
         cache = self.layer.cache
+        if not cache.keys_ready:
+            await cache.load_key_salt()
         plan = plan_invalidation(changes, self.layer.rules, cache.keys, cache.ttls)
         self._close_flights(plan)
         sent = await cache.invalidate(self.entity, plan.markers, plan.counters, plan.entities)

@@ -10,6 +10,7 @@ Key families, under `CACHE_KEY_PREFIX` (`tales:` by default):
     gen:{entity}                                 the family generation: moves every list
     gen:{entity}:{scope}                         one list scope's generation, e.g. gen:hero:lang:en
     lease:{entry key or page base}               who loads that key now (SET NX PX)
+    salt                                         the key salt, without CACHE_KEY_SALT
 
 `label` is the page's list scope (`all`, `lang:en`, `name:…`) or `exact:{v1}:{v2}:…`; user
 values are percent-encoded or hashed (`keys.KeyEncoder`), personal ones always hashed.
@@ -177,6 +178,11 @@ def parse_invalidation(message: bytes) -> tuple[str, str, list[bytes]]:
 
 
 # -- keys ----------------------------------------------------------------------------------
+def key_salt(prefix: str) -> str:
+    """Where the key salt every process shares lives (no TTL: see README, memory policy)."""
+    return f"{prefix}salt"
+
+
 @dataclass(frozen=True, slots=True)
 class PageQuery:
     """Where one list query's page lives: its key base and the scope it depends on."""

@@ -97,9 +97,15 @@ class RedisGuard:
             if cancelling():
                 # Python 3.11's asyncio.timeout turns a cancellation that races its own
                 # expiry into TimeoutError: the caller was cancelled, not Redis slow.
+                if probing:
+                    self.breaker.abandon_probe()
                 raise asyncio.CancelledError from exc
             self.failed(entity, exc)
             return FAILED
+        except BaseException:  # cancelled (or a bug): the probe never answered
+            if probing:
+                self.breaker.abandon_probe()
+            raise
         if self.breaker.record_success():
             logger.warning("cache reachable again; key epochs moved before reading")
         return result

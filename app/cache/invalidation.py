@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from app.cache.format import DELETED_VERSION, EntityKeys
+from app.cache.keys import SaltUnknown
 from app.cache.service import Marker
 from app.core.documents import Change
 from app.core.registry import CREATE, DELETE, UPDATE, Registry
@@ -62,7 +63,12 @@ def plan_invalidation(
             plan.markers.append(Marker(own.entry(change.id), version, ttls[change.entity]))
         if rule.lists:
             plan.counters.add(own.generation(own.all_scope()))
-            for scope in own.scopes_touched(change.before) | own.scopes_touched(change.after):
+            try:
+                scopes = own.scopes_touched(change.before) | own.scopes_touched(change.after)
+            except SaltUnknown:  # a personal scope cannot be named yet: every list moves
+                scopes = set()
+                plan.counters.add(own.family)
+            for scope in scopes:
                 plan.counters.add(own.generation(scope))
         if rule.related:
             for related in change.related:

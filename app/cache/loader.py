@@ -5,7 +5,11 @@ caller reloads a hot entry before it expires, with a probability growing as expi
 Miss: one load per key in this process (single flight); across processes, one holder of a
 short Redis lease loads while the others wait a bounded time for its fill, then load
 themselves. A caller that joined a load begun before a write it can see (a marker of a newer
-version) loads again. A load is stored with a versioned fill (see `scripts.py`).
+version) loads again. A load is stored with a versioned fill (see `scripts.py`), and only by
+the holder of the lease taken before the database read (an early refresh takes one too, or
+does not happen): a write's invalidation deletes the lease, so a fill of what was read
+before it is refused even if the marker is gone. A holder that does not fill (no row, a
+database error, a load too slow to store, a cancellation) releases the lease at once.
 
 A `Slot` is where one value lives: an entry or a page (`slots.py`).
 """
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.cache import format
+from app.cache.guard import cancelling
 from app.cache.near.fill import offer
 from app.cache.service import CacheService, Read
 from app.cache.singleflight import SingleFlight
@@ -56,6 +61,8 @@ class Slot(Protocol):
     async def load(self) -> Loaded | None: ...  # from the database; None: no such row
     async def fill(self, read: Read, loaded: Loaded, load_ms: int, lease_token: str) -> bool: ...
     def flight(self, read: Read | None) -> Hashable: ...  # its single-flight key
+    async def take_lease(self, lease_token: str) -> bool: ...  # the lease alone (refresh)
+    async def release(self, lease_token: str) -> None: ...  # give the lease back
 
 
 class Loader:
@@ -69,15 +76,21 @@ class Loader:
         self.beta = settings.cache_early_refresh_beta
         self.lease_wait = settings.cache_lease_wait_ms / 1000
         self.debug = logger.isEnabledFor(logging.DEBUG)
+        self._releasing: set[asyncio.Task[None]] = set()
 
     async def read_through(self, slot: Slot) -> Loaded | None:
         stats = self.cache.stats[slot.entity]
         read = await slot.peek()
         due: Read | None = None
+        refresh = ""
         if read is not None and read.value is not None:
             entry = format.parse_entry(read.value)  # None: corrupt, replaced like a miss
             if entry is not None:
-                if not self._refresh_early(entry):
+                if self._refresh_early(entry):
+                    refresh = secrets.token_hex(LEASE_TOKEN_BYTES)
+                    if not await slot.take_lease(refresh):
+                        refresh = ""  # another caller refreshes it (or Redis failed)
+                if not refresh:
                     stats.hits += 1
                     offer(slot.entity, slot.deps, entry.expires_ms)
                     if self.debug:
@@ -93,17 +106,20 @@ class Loader:
             logger.debug("cache %s %s", "early refresh" if due else "miss", slot.key)
         # One flight per value, whether or not Redis answered. Loads begun before a write
         # this process acknowledged, or before an epoch move, take no new callers.
-        loaded, shared = await self.flights.run(slot.flight(read), lambda: self._load(slot, due))
+        loaded, shared = await self.flights.run(
+            slot.flight(read), lambda: self._load(slot, due, refresh)
+        )
         if shared:
+            await self._release(slot, refresh)  # joined a load: no refresh of its own
             stats.stampede_waits += 1
             if loaded is not None and read is not None and loaded.version < read.floor:
                 loaded = await self._load(slot)  # joined a load older than a write it saw
         return loaded
 
-    async def _load(self, slot: Slot, due: Read | None = None) -> Loaded | None:
-        """Load from the database and fill. Unless refreshing a `due` entry, first take the
-        load lease or wait a bounded time for the process that holds it."""
-        token = ""
+    async def _load(self, slot: Slot, due: Read | None = None, token: str = "") -> Loaded | None:
+        """Load from the database and fill. Unless refreshing a `due` entry (under the lease
+        `token` already taken), first take the load lease or wait a bounded time for the
+        process that holds it."""
         read = due
         if due is None:
             token = secrets.token_hex(LEASE_TOKEN_BYTES)
@@ -118,23 +134,45 @@ class Loader:
                     break
                 await asyncio.sleep(LEASE_POLL_SECONDS)
                 read = await slot.read(token)
+            held = read is not None and read.lease
             if read is not None and read.value is not None:
                 entry = format.parse_entry(read.value)
                 if entry is not None:
                     offer(slot.entity, slot.deps, entry.expires_ms)
                     return Loaded(entry.version, entry.body)
+                held = bool(token) and await slot.take_lease(token)  # corrupt: replace it
+            if not held:
+                token = ""  # no fill without the lease
             if read is not None and read.deleted:
+                await self._release(slot, token)
                 return None
-        loaded, load_ms = await self._timed(slot)
         ttl = self.cache.ttls[slot.entity]
-        if read is not None and loaded is not None and load_ms < ttl * 1000 * MAX_LOAD_SHARE_OF_TTL:
-            stored = await slot.fill(read, loaded, load_ms, token if read.lease else "")
-            if stored:
-                self.cache.stats[slot.entity].sets += 1
-                offer(slot.entity, slot.deps, int((time.time() + ttl) * 1000))
-            if self.debug:
-                logger.debug("cache fill %s ttl=%d stored=%s", slot.key, ttl, stored)
+        try:
+            loaded, load_ms = await self._timed(slot)
+            fast = load_ms < ttl * 1000 * MAX_LOAD_SHARE_OF_TTL
+            if read is not None and token and loaded is not None and fast:
+                stored = await slot.fill(read, loaded, load_ms, token)
+                token = ""  # the fill gave the lease back, stored or not
+                if stored:
+                    self.cache.stats[slot.entity].sets += 1
+                    offer(slot.entity, slot.deps, int((time.time() + ttl) * 1000))
+                if self.debug:
+                    logger.debug("cache fill %s ttl=%d stored=%s", slot.key, ttl, stored)
+        finally:
+            await self._release(slot, token)
         return loaded
+
+    async def _release(self, slot: Slot, token: str) -> None:
+        """Give back a lease that no fill will follow, so that other readers do not wait for
+        it. A cancelled caller hands the release to a task of its own."""
+        if not token:
+            return
+        if cancelling():
+            task = asyncio.create_task(slot.release(token))
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
+            return
+        await slot.release(token)
 
     async def _timed(self, slot: Slot) -> tuple[Loaded | None, int]:
         started = time.perf_counter()

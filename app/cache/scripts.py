@@ -9,6 +9,10 @@ constants are substituted for the `$names` below, so the layout has one owner.
   never replaces a value holding a newer version (entry or post-write marker, any epoch) and
   never lands in a newer epoch. So a reader that read the old row before a write committed
   cannot store it after the write's invalidation: the marker's version stops it.
+- A fill also needs the load lease it took before reading the database (Meta's leases), and
+  an invalidation deletes the leases of the entries it marks. So a reader that read the old
+  row cannot store it even when the marker itself is gone (evicted, expired): its lease went
+  with the invalidation. Any key lost to eviction makes a fill fail, never succeed.
 - A list page carries the generation counters it was filled under (its stamp); a write INCRs
   the counters of the lists it affects, in O(1) round trips, so a page of an older stamp is
   never served, and a fill made under an old generation is refused. Missing counters start
@@ -72,13 +76,15 @@ return {epoch, false, floor, lease}
 )
 
 # KEYS: epoch, entry, lease   ARGV: epoch at miss, version, payload, ttl s, lease token
-# -> 1 stored, 0 refused
+# -> 1 stored, 0 refused (the lease is not ours any more: an invalidation took it, or it
+# expired or was evicted; a newer epoch; a newer version)
 FILL_ENTRY = _lua(
     _CURRENT
     + """
-if ARGV[5] ~= '' and redis.call('GET', KEYS[3]) == ARGV[5] then
-  redis.call('DEL', KEYS[3])
+if redis.call('GET', KEYS[3]) ~= ARGV[5] then
+  return 0
 end
+redis.call('DEL', KEYS[3])
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
@@ -119,12 +125,14 @@ return {stamp, false, 0, lease}
 
 # KEYS: epoch, family generation, scope generation, page, lease
 # ARGV: stamp at miss, payload, ttl s, lease token
-# -> 1 stored, 0 refused: the generations moved since the miss (a write changed the list)
+# -> 1 stored, 0 refused: the lease is not ours any more, or the generations moved since
+# the miss (a write changed the list)
 FILL_PAGE = _lua(
     """
-if ARGV[4] ~= '' and redis.call('GET', KEYS[5]) == ARGV[4] then
-  redis.call('DEL', KEYS[5])
+if redis.call('GET', KEYS[5]) ~= ARGV[4] then
+  return 0
 end
+redis.call('DEL', KEYS[5])
 local counters = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])
 if not counters[1] or not counters[2] or not counters[3] then
   return 0
@@ -156,11 +164,13 @@ local function near_publish(members_key, channel, message)
 end
 """
 
-# KEYS: marker keys..., entity-wide counters (epochs, families)..., scope counters...,
-#       [near members]
+# KEYS: marker keys..., their lease keys (same order)..., entity-wide counters (epochs,
+#       families)..., scope counters..., [near members]
 # ARGV: number of markers, number of entity-wide counters, fresh value, scope counter ttl s,
 #       near channel ('' = none), near message, then per marker: version, marker, ttl s
-# A marker never replaces a value of a newer version; a missing counter starts fresh.
+# A marker never replaces a value of a newer version; the marked entry's lease is deleted
+# either way (whoever holds it may have read the row before this write); a missing counter
+# starts fresh.
 # Scope counters (one per filter value) expire, entity-wide ones do not; either way a
 # counter that is gone restarts at a fresh random value, never at one already used.
 INVALIDATE = _lua(
@@ -168,7 +178,8 @@ INVALIDATE = _lua(
     + _NEAR_PUBLISH
     + """
 local markers = tonumber(ARGV[1])
-local permanent = markers + tonumber(ARGV[2])
+local leases = 2 * markers
+local permanent = leases + tonumber(ARGV[2])
 local last = #KEYS
 if ARGV[5] ~= '' then
   last = last - 1
@@ -179,8 +190,9 @@ for i = 1, markers do
   if not existing or version_of(existing) < version then
     redis.call('SET', KEYS[i], ARGV[5 + 3 * i], 'EX', ARGV[6 + 3 * i])
   end
+  redis.call('DEL', KEYS[markers + i])
 end
-for i = markers + 1, last do
+for i = leases + 1, last do
   if redis.call('EXISTS', KEYS[i]) == 1 then
     redis.call('INCR', KEYS[i])
     if i > permanent then
@@ -196,10 +208,13 @@ return near_publish(KEYS[#KEYS], ARGV[5], ARGV[6])
 """
 )
 
-# KEYS: entry keys..., [near members]   ARGV: ttl s, near channel ('' = none), near message
+# KEYS: entry keys..., their lease keys (same order)..., [near members]
+# ARGV: ttl s, near channel ('' = none), near message
 # Manual invalidation of single entries: the entry stops being served, its version stays as
-# the floor for fills (a plain DEL would let a slow reader store an older row). The version
-# is copied as the digits it was stored with (a Lua number would print 2^53-1 as 9.0e+15).
+# the floor for fills (a plain DEL would let a slow reader store an older row), and its lease
+# is deleted (its holder may have read the row before the fix). The version is copied as the
+# digits it was stored with, a string: never through a Lua number, which would print 2^53-1
+# as 9.007199254741e+15 (read back as 9).
 DEMOTE = _lua(
     _NEAR_PUBLISH
     + """
@@ -207,16 +222,37 @@ local last = #KEYS
 if ARGV[2] ~= '' then
   last = last - 1
 end
-for i = 1, last do
+local entries = last / 2
+for i = 1, entries do
   local existing = redis.call('GET', KEYS[i])
   if existing then
     local version = string.match(existing, $version_pattern) or '0'
     redis.call('SET', KEYS[i], $written_head .. version .. $marker_tail, 'EX', ARGV[1])
   end
+  redis.call('DEL', KEYS[entries + i])
 end
 return near_publish(KEYS[#KEYS], ARGV[2], ARGV[3])
 """
 )
+
+# KEYS: lease   ARGV: lease token  -> 1 released, 0 not ours (any more)
+# A lease holder that does not fill (no such row, a database error, a load too slow to store,
+# a cancelled request) gives the lease back, so that other readers load at once instead of
+# waiting `CACHE_LEASE_WAIT_MS` for a fill that will not come.
+RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS: key salt   ARGV: a fresh random salt  -> the salt every process uses
+# Without `CACHE_KEY_SALT`, the first process to start generates the salt personal values in
+# keys are hashed with; every process reads the same one.
+KEY_SALT = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+"""
 
 # KEYS: near members   ARGV: member, lease ms, heartbeat channel, sequence
 # Register this process until `lease ms` from now (Redis time), forget the members whose

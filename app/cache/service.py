@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ ScriptArg = bytes | str | int | float
 SCAN_BATCH = 500
 #: The start-up connection warm-up may take this many operation deadlines.
 WARM_UP_DEADLINES = 4
+#: Random bytes of a generated key salt (BLAKE2b takes keys of up to 64 bytes).
+KEY_SALT_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +74,10 @@ class CacheService:
         self.url = redacted_url(settings.redis_url)
         self.prefix = settings.cache_key_prefix
         self.stats = CacheStats(registry.names)
-        encoder = KeyEncoder(settings.cache_key_salt.get_secret_value().encode())
-        self.keys = {spec.name: format.EntityKeys(spec, self.prefix, encoder) for spec in registry}
+        self.encoder = KeyEncoder(settings.cache_key_salt.get_secret_value().encode())
+        self.keys = {
+            spec.name: format.EntityKeys(spec, self.prefix, self.encoder) for spec in registry
+        }
         self.ttls = {spec.name: settings.ttl(spec) for spec in registry}
         self._counter_ttl = format.COUNTER_TTL_FACTOR * max(self.ttls.values())
         self._entity_wide = {k.epoch for k in self.keys.values()} | {
@@ -100,6 +105,8 @@ class CacheService:
             self._demote = redis.register_script(scripts.DEMOTE)
             self._delete_entries = redis.register_script(scripts.DELETE_ENTRIES)
             self._heartbeat = redis.register_script(scripts.HEARTBEAT)
+            self._release_lease = redis.register_script(scripts.RELEASE_LEASE)
+            self._key_salt = redis.register_script(scripts.KEY_SALT)
         self.near: InvalidationBus | None = None
         self._subscriber: Redis | None = None
         if redis is not None and settings.cache_near_enabled:
@@ -134,6 +141,7 @@ class CacheService:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.guard.timeout * WARM_UP_DEADLINES):
                 await asyncio.gather(*pings, return_exceptions=True)
+        await self.load_key_salt()
         if self.near is not None:
             self.near.start()
 
@@ -168,6 +176,25 @@ class CacheService:
             return {"status": "down", "latency_ms": None, "breaker": self.breaker_state()}
         latency = round((time.perf_counter() - started) * 1000, 2)
         return {"status": "up", "latency_ms": latency, "breaker": self.breaker_state()}
+
+    # -- the key salt ----------------------------------------------------------------------
+    @property
+    def keys_ready(self) -> bool:
+        """Can personal values be named in keys (is the salt known)?"""
+        return self.encoder.ready
+
+    async def load_key_salt(self) -> bool:
+        """Without `CACHE_KEY_SALT`: read the salt every process shares from Redis, the first
+        process generating it (`scripts.KEY_SALT`). False while Redis cannot tell."""
+        if self.encoder.ready:
+            return True
+        keys = [format.key_salt(self.prefix)]
+        args: list[ScriptArg] = [secrets.token_hex(KEY_SALT_BYTES)]
+        result = await self.guard.run(None, lambda _: self._key_salt(keys=keys, args=args))
+        if result is FAILED or not result:
+            return False
+        self.encoder.use_salt(bytes(result))
+        return True
 
     # -- reads and fills -------------------------------------------------------------------
     async def peek_entry(self, entity: str, key: str) -> Read | None:
@@ -212,6 +239,19 @@ class CacheService:
         args: list[ScriptArg] = [read.at, version, payload, self.ttls[entity], lease_token]
         result = await self.guard.run(entity, lambda _: self._fill_entry(keys=keys, args=args))
         return result is not FAILED and bool(result)
+
+    async def take_lease(self, entity: str, lease_key: str, lease_token: str) -> bool:
+        """The load lease alone (an early refresh of an entry still served)."""
+        lease_ms = self.settings.cache_lease_ms
+        result = await self.guard.run(
+            entity, lambda redis: redis.set(lease_key, lease_token, nx=True, px=lease_ms)
+        )
+        return result is not FAILED and bool(result)
+
+    async def release_lease(self, entity: str, lease_key: str, lease_token: str) -> None:
+        """Give back a lease this caller will not fill under (if it still holds it)."""
+        keys, args = [lease_key], [lease_token]
+        await self.guard.run(entity, lambda _: self._release_lease(keys=keys, args=args))
 
     async def peek_page(self, entity: str, base: str, scope_key: str) -> Read | None:
         """The hit path of pages: one MGET of the three counters a page depends on and the
@@ -287,6 +327,13 @@ class CacheService:
             self.guard.lost_invalidation(touched)
         return sent
 
+    def lease_of(self, key: str) -> str:
+        """The lease key of an entry key, whatever its entity."""
+        for keys in self.keys.values():
+            if key.startswith(keys.namespace):
+                return keys.lease(key)
+        raise KeyError(key)
+
     def _invalidate(
         self,
         _redis: Redis,
@@ -294,7 +341,8 @@ class CacheService:
         counters: Iterable[str],
         near: NearArgs | None = None,
     ) -> Awaitable[Any]:
-        """One INVALIDATE call: write markers, move counters (entity-wide ones first)."""
+        """One INVALIDATE call: write markers and delete their entries' leases, move counters
+        (entity-wide ones first)."""
         ordered = sorted(set(counters), key=lambda key: key not in self._entity_wide)
         entity_wide = sum(1 for key in ordered if key in self._entity_wide)
         channel, message, members = near or (b"", b"", None)
@@ -308,7 +356,8 @@ class CacheService:
         ]
         for marker in markers:
             args += [marker.version, format.marker(marker.version), marker.ttl]
-        keys = [*(m.key for m in markers), *ordered, *([members] if members else [])]
+        leases = [self.lease_of(m.key) for m in markers]
+        keys = [*(m.key for m in markers), *leases, *ordered, *([members] if members else [])]
         return self._invalidate_script(keys=keys, args=args)
 
     def _move_epochs(self, redis: Redis, epochs: list[str]) -> Awaitable[Any]:
@@ -318,10 +367,11 @@ class CacheService:
     async def demote(self, entity: str, keys: Sequence[str]) -> bool:
         """Stop serving these entries; their versions stay as the floor for fills."""
         ttl = self.ttls[entity]
+        leases = [self.lease_of(key) for key in keys]
 
         def script(_redis: Redis, near: NearArgs | None) -> Awaitable[Any]:
             channel, message, members = near or (b"", b"", None)
-            all_keys = [*keys, *([members] if members else [])]
+            all_keys = [*keys, *leases, *([members] if members else [])]
             return self._demote(keys=all_keys, args=[ttl, channel, message])
 
         return await self.publisher.run(entity, list(keys), script)

@@ -46,6 +46,12 @@ class EntrySlot:
     def flight(self, read: Read | None) -> Hashable:
         return self.key  # one flight per entry, whatever Redis answered
 
+    async def take_lease(self, lease_token: str) -> bool:
+        return await self.cache.take_lease(self.entity, self.lease_key, lease_token)
+
+    async def release(self, lease_token: str) -> None:
+        await self.cache.release_lease(self.entity, self.lease_key, lease_token)
+
 
 class PageSlot:
     __slots__ = (
@@ -106,3 +112,9 @@ class PageSlot:
         # Pages of one query under new generations are another flight; without Redis the
         # query alone names it (closed by writes to the entity, see `CachedRepository`).
         return (self.key, read.at if read is not None else None)
+
+    async def take_lease(self, lease_token: str) -> bool:
+        return await self.cache.take_lease(self.entity, self.lease_key, lease_token)
+
+    async def release(self, lease_token: str) -> None:
+        await self.cache.release_lease(self.entity, self.lease_key, lease_token)

@@ -1,11 +1,12 @@
 """Unit tests: Redis key encoding (app/cache/keys.py) and the cache settings' validation."""
 
+import hashlib
 import itertools
 from typing import Any
 
 import pytest
 
-from app.cache.keys import MAX_PLAIN_LENGTH, KeyEncoder, escape_glob
+from app.cache.keys import DIGEST_BYTES, MAX_PLAIN_LENGTH, KeyEncoder, SaltUnknown, escape_glob
 from app.core.settings import SettingsError, settings_class
 from app.entities import ENTITIES
 from app.main import load_settings
@@ -92,7 +93,15 @@ def test_personal_hashes_depend_on_the_salt() -> None:
     salted = KeyEncoder(b"pepper").encode(name, personal=True)
     assert salted == KeyEncoder(b"pepper").encode(name, personal=True)
     assert salted != KeyEncoder(b"other").encode(name, personal=True)
-    assert salted != KeyEncoder().encode(name, personal=True)
+    unkeyed = hashlib.blake2b(name.encode(), digest_size=DIGEST_BYTES).hexdigest()
+    assert salted != f"#{unkeyed}"
+
+
+def test_personal_values_are_never_hashed_without_a_salt() -> None:
+    """No salt known yet: no key is named at all (never an unkeyed, reversible hash)."""
+    with pytest.raises(SaltUnknown):
+        KeyEncoder().encode("Zoë Secretname", personal=True)
+    assert KeyEncoder().encode("x" * 100).startswith("#")  # not personal: no salt needed
 
 
 def test_encoding_is_injective_on_tricky_values(encoder: KeyEncoder) -> None:

@@ -73,3 +73,30 @@ def test_late_success_of_a_call_started_before_opening_does_not_close() -> None:
     assert breaker.record_success() is False
     assert breaker.state is BreakerState.open
     assert not breaker.allow()
+
+
+def test_an_abandoned_probe_reopens_for_a_fresh_cooldown_then_probes_again() -> None:
+    clock = Clock()
+    breaker = opened_breaker(clock)
+    clock.now += COOLDOWN
+    assert breaker.allow()  # the probe
+    assert breaker.state is BreakerState.half_open
+    assert not breaker.allow()  # one probe at a time
+
+    breaker.abandon_probe()  # its caller was cancelled: no answer
+    assert breaker.state is BreakerState.open
+    assert not breaker.allow()  # a fresh cool-down from now
+    clock.now += COOLDOWN
+    assert breaker.allow()  # never stuck half-open: another caller probes
+    assert breaker.record_success()
+    assert breaker.state is BreakerState.closed
+
+
+def test_abandon_is_a_no_op_outside_a_probe() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failure_threshold=3, cooldown_seconds=COOLDOWN, clock=clock)
+    breaker.abandon_probe()
+    assert breaker.state is BreakerState.closed
+    breaker = opened_breaker(clock)
+    breaker.abandon_probe()
+    assert breaker.state is BreakerState.open
