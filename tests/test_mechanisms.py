@@ -25,6 +25,8 @@ STAMPEDE = "tests/stampede/test_single_flight.py"
 NEAR = "tests/near/test_near_consistency.py"
 ACCESS_LOG = "tests/deploy/test_access_log.py"
 MIGRATE = "tests/deploy/test_migrate.py"
+LEASES = "tests/consistency/test_leases.py"
+FAULTS = "tests/cache/test_faults.py"
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,73 @@ MUTANTS = (
         "while read is not None and read.value is None and not read.lease and not read.deleted:",
         "while False:",
         (f"{STAMPEDE}::test_second_instance_waits_on_the_redis_lease_and_reads_the_fill",),
+    ),
+    Mutant(
+        "a fill needs the lease its reader took (the marker may have been evicted)",
+        "app/cache/scripts.py",
+        "if redis.call('GET', KEYS[3]) ~= ARGV[5] then\n  return 0\nend\n",
+        "",
+        (
+            f"{LEASES}::test_a_paused_reader_cannot_fill_after_a_write_even_if_the_marker"
+            "_was_evicted",
+        ),
+    ),
+    Mutant(
+        "a write's invalidation deletes the leases of the entries it marks",
+        "app/cache/scripts.py",
+        "  redis.call('DEL', KEYS[markers + i])\n",
+        "",
+        (
+            f"{LEASES}::test_a_paused_reader_cannot_fill_after_a_write_even_if_the_marker"
+            "_was_evicted",
+        ),
+    ),
+    Mutant(
+        "a manual demotion deletes the leases of the entries it demotes",
+        "app/cache/scripts.py",
+        "  redis.call('DEL', KEYS[entries + i])\n",
+        "",
+        (f"{LEASES}::test_a_paused_reader_cannot_fill_after_a_manual_demotion_and_eviction",),
+    ),
+    Mutant(
+        "an early refresh happens only under the lease",
+        "app/cache/loader.py",
+        "if not await slot.take_lease(refresh):",
+        "if False:",
+        (f"{LEASES}::test_an_early_refresh_happens_only_under_the_lease",),
+    ),
+    Mutant(
+        "a lease holder that does not fill releases the lease",
+        "app/cache/loader.py",
+        "        finally:\n            await self._release(slot, token)\n",
+        "        finally:\n            pass\n",
+        (
+            f"{LEASES}::test_a_reader_whose_load_finds_no_row_releases_the_lease",
+            f"{LEASES}::test_a_reader_whose_load_raises_releases_the_lease",
+            f"{LEASES}::test_a_cancelled_reader_releases_the_lease",
+        ),
+    ),
+    Mutant(
+        "a cancelled half-open probe reopens the breaker",
+        "app/cache/guard.py",
+        "        except BaseException:  # cancelled (or a bug): the probe never answered\n"
+        "            if probing:\n                self.breaker.abandon_probe()\n",
+        "        except BaseException:  # cancelled (or a bug): the probe never answered\n",
+        (f"{FAULTS}::test_a_cancelled_probe_through_the_guard_reopens_the_breaker",),
+    ),
+    Mutant(
+        "without CACHE_KEY_SALT, every process uses the one salt kept in Redis",
+        "app/cache/scripts.py",
+        "redis.call('SET', KEYS[1], ARGV[1], 'NX')\nreturn redis.call('GET', KEYS[1])",
+        "return ARGV[1]",
+        (f"{FAULTS}::test_without_a_configured_salt_processes_share_one_generated_in_redis",),
+    ),
+    Mutant(
+        "DEMOTE copies the version as a string, never through a Lua number",
+        "app/cache/scripts.py",
+        "local version = string.match(existing, $version_pattern) or '0'",
+        "local version = tonumber(string.match(existing, $version_pattern)) or 0",
+        (f"{FAULTS}::test_demote_keeps_the_largest_version_exactly",),
     ),
 )
 
