@@ -84,3 +84,14 @@ def test_a_delete_leaves_a_delete_marker_and_reaches_the_rows_its_cascades_chang
     }
     assert "tales:gen:story" in result.counters  # every story list
     assert result.entities == {"child", "story"}
+
+
+def test_without_a_known_salt_a_child_write_moves_every_child_list() -> None:
+    """The key salt not read from Redis yet: the name's scope cannot be named, so the whole
+    child list family moves (never an unkeyed hash of the name)."""
+    unsalted = {spec.name: EntityKeys(spec, "tales:", KeyEncoder()) for spec in ENTITIES}
+    child_id = uuid.uuid4()
+    change = Change("child", "create", child_id, 1, None, {"name": "Zoë", "age": 5})
+    result = plan_invalidation([change], RULES, unsalted, TTLS)
+    assert result.counters == {"tales:gen:child:all", "tales:gen:child"}
+    assert not [key for key in result.counters if "#" in key or "Zo" in key]
