@@ -31,6 +31,10 @@ class KeyEncoder:
     def ready(self) -> bool:
         return bool(self._salt)
 
+    @property
+    def salt(self) -> bytes:
+        return self._salt
+
     def use_salt(self, salt: bytes) -> None:
         self._salt = salt
 

@@ -119,6 +119,7 @@ class CacheService:
                 redis=self,
             )
         self.publisher = NearPublisher(self.guard, self.near)
+        self._salt_check: asyncio.Task[None] | None = None
 
     @property
     def redis(self) -> Redis | None:
@@ -146,6 +147,10 @@ class CacheService:
             self.near.start()
 
     async def close(self) -> None:
+        if self._salt_check is not None:
+            self._salt_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._salt_check
         if self.near is not None:
             await self.near.stop()
         redis = self.redis
@@ -188,13 +193,31 @@ class CacheService:
         process generating it (`scripts.KEY_SALT`). False while Redis cannot tell."""
         if self.encoder.ready:
             return True
-        keys = [format.key_salt(self.prefix)]
-        args: list[ScriptArg] = [secrets.token_hex(KEY_SALT_BYTES)]
-        result = await self.guard.run(None, lambda _: self._key_salt(keys=keys, args=args))
-        if result is FAILED or not result:
+        salt = await self._shared_salt(secrets.token_hex(KEY_SALT_BYTES).encode())
+        if salt is None:
             return False
-        self.encoder.use_salt(bytes(result))
+        self.encoder.use_salt(salt)
+        self.guard.epoch_listeners.append(self._check_key_salt)
         return True
+
+    async def _shared_salt(self, offered: bytes) -> bytes | None:
+        keys, args = [format.key_salt(self.prefix)], [offered]
+        result = await self.guard.run(None, lambda _: self._key_salt(keys=keys, args=args))
+        return None if result is FAILED or not result else bytes(result)
+
+    def _check_key_salt(self) -> None:
+        """After an epoch move (an outage, a Redis that lost data): a generated salt may be
+        gone from Redis. Offer ours again; if another process's salt is there instead, take
+        it, and move the epochs (what this process invalidated meanwhile named other keys)."""
+        if self._salt_check is None or self._salt_check.done():
+            self._salt_check = asyncio.create_task(self._recheck_key_salt())
+
+    async def _recheck_key_salt(self) -> None:
+        ours = self.encoder.salt
+        salt = await self._shared_salt(ours)
+        if salt is not None and salt != ours:
+            self.encoder.use_salt(salt)
+            self.guard.lost_invalidation(self.keys)
 
     # -- reads and fills -------------------------------------------------------------------
     async def peek_entry(self, entity: str, key: str) -> Read | None:

@@ -182,3 +182,37 @@ async def test_without_redis_personal_values_are_not_named_in_keys() -> None:
         with pytest.raises(SaltUnknown):
             cache.keys["child"].page({"name": CHILD_NAME}, 20, 0)
         assert cache.keys["hero"].page({"name": CHILD_NAME}, 20, 0)  # not personal
+
+
+async def eventually(condition, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_generated_salt_lost_by_redis_is_offered_again_or_replaced(
+    clean_redis: RedisServer,
+) -> None:
+    """After an epoch move (an outage, a Redis that lost its data) the process offers its
+    salt again; if another process's salt is there, it takes that one and moves its epochs
+    (its invalidations meanwhile named other keys than that process's pages)."""
+    redis = clean_redis.client()
+    salt_key = format.key_salt("tales:")
+    async with CacheService(service_settings(clean_redis.url), ENTITIES) as cache:
+        await cache.warm_up()
+        ours = redis.get(salt_key)
+        page = cache.keys["child"].page({"name": CHILD_NAME}, 20, 0).base
+
+        redis.delete(salt_key)  # Redis restarted empty
+        cache.guard.epochs_moved()
+        await eventually(lambda: redis.get(salt_key) == ours)
+        assert cache.keys["child"].page({"name": CHILD_NAME}, 20, 0).base == page
+
+        redis.set(salt_key, b"0123456789abcdef" * 4)  # another process got there first
+        epoch = redis.get("tales:epoch:hero")
+        cache.guard.epochs_moved()
+        await eventually(lambda: cache.encoder.salt == b"0123456789abcdef" * 4)
+        assert cache.keys["child"].page({"name": CHILD_NAME}, 20, 0).base != page
+        await cache.peek_entry("hero", cache.keys["hero"].entry(uuid.UUID(int=1)))
+        assert redis.get("tales:epoch:hero") != epoch  # moved before this read
