@@ -247,6 +247,13 @@ MUTANTS = (
         (f"{FAULTS}::test_without_a_configured_salt_processes_share_one_generated_in_redis",),
     ),
     Mutant(
+        "a process that takes another process's salt moves its epochs",
+        "app/cache/service.py",
+        "            self.guard.lost_invalidation(self.keys)\n",
+        "            pass\n",
+        (f"{FAULTS}::test_a_generated_salt_lost_by_redis_is_offered_again_or_replaced",),
+    ),
+    Mutant(
         "DEMOTE copies the version as a string, never through a Lua number",
         "app/cache/scripts.py",
         "local version = string.match(existing, $version_pattern) or '0'",
