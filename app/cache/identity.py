@@ -37,6 +37,7 @@ import secrets
 from collections.abc import Callable, Sequence
 
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError
 
 from app.cache import format
 
@@ -63,8 +64,9 @@ return identity
 """
 
 
-class RedisIdentityError(RuntimeError):
-    """The server did not say which process it is."""
+class RedisIdentityError(ConnectionError):
+    """The server did not say which process it is: the connection is not used (a Redis
+    error, so the guard answers a miss)."""
 
 
 def run_id_of(info: bytes | str) -> str:

@@ -30,7 +30,6 @@ _SHARED_OPTIONS = (
     "socket_timeout",
     "socket_connect_timeout",
     "retry",
-    "retry_on_timeout",
     "client_name",
     "ssl_ca_certs",
 )

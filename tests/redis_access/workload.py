@@ -63,7 +63,10 @@ async def exercise(one: Instance, two: Instance) -> None:
         stats = await near(two)
         return bool(stats["serving"]) and stats["entries"] > 0
 
-    await eventually(near_serving, within=WITHIN)  # subscribed, heartbeats echoed, copies kept
+    try:  # subscribed, heartbeats echoed, copies kept
+        await eventually(near_serving, within=WITHIN)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {await two.cache_stats()}") from None
     applied = (await near(two))["invalidations_applied"]
     patched = await one.patch_hero(hero["id"], {"name": "Luna Moon"})
     assert await two.get_hero(hero["id"]) == patched
