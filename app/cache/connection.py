@@ -103,5 +103,6 @@ def secrets_of(settings: Settings) -> list[str]:
     candidates = (
         settings.redis_password and settings.redis_password.get_secret_value(),
         urlsplit(settings.redis_url).password,
+        settings.redis_sentinel_password and settings.redis_sentinel_password.get_secret_value(),
     )
     return [secret for secret in candidates if secret]

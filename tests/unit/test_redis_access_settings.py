@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from app.cache.connection import secrets_of
 from app.core.settings import SettingsError
 from app.main import load_settings
 
@@ -24,3 +25,15 @@ def test_a_tls_ca_file_needs_a_rediss_url(tmp_path: Path) -> None:
         settings(redis_url="redis://127.0.0.1:6379/0", redis_tls_ca_file=ca)
     accepted = settings(redis_url="rediss://127.0.0.1:6380/0", redis_tls_ca_file=ca)
     assert getattr(accepted, "redis_tls_ca_file", None) == ca
+
+
+def test_the_sentinel_password_is_scrubbed_from_logs_like_the_others() -> None:
+    loaded = load_settings(
+        _env_file=None,
+        redis_mode="sentinel",
+        redis_sentinels="127.0.0.1:26379",
+        redis_sentinel_master="tales",
+        redis_sentinel_password="sentinel-secret",
+        redis_url="redis://user:url-secret@unused/0",
+    )
+    assert set(secrets_of(loaded)) == {"sentinel-secret", "url-secret"}
