@@ -60,6 +60,7 @@ async def exercise(one: Instance, two: Instance) -> None:
         await instance.warm_list(name="Luna")
 
     async def near_serving() -> bool:
+        assert await two.get_hero(hero["id"]) == hero  # kept near once the bus serves
         stats = await near(two)
         return bool(stats["serving"]) and stats["entries"] > 0
 
