@@ -27,6 +27,10 @@ ACCESS_LOG = "tests/deploy/test_access_log.py"
 MIGRATE = "tests/deploy/test_migrate.py"
 LEASES = "tests/consistency/test_leases.py"
 FAULTS = "tests/cache/test_faults.py"
+IDENTITY = (
+    "tests/resilience/test_redis_identity.py"
+    "::test_redis_restarted_from_an_older_snapshot_is_recognized_by_both_instances"
+)
 
 
 @dataclass(frozen=True)
@@ -263,6 +267,28 @@ MUTANTS = (
 )
 
 
+IDENTITY_MUTANTS = (
+    Mutant(
+        "every new connection checks the Redis identity before it is used",
+        "app/cache/service.py",
+        "redis = connect(settings, on_connect=check) if self.enabled else None",
+        "redis = connect(settings) if self.enabled else None",
+        (
+            IDENTITY,
+            "tests/sentinel/test_failover.py"
+            "::test_a_promoted_replica_that_missed_a_write_is_recognized_before_it_is_read",
+        ),
+    ),
+    Mutant(
+        "a changed Redis identity moves every entity's epoch",
+        "app/cache/identity.py",
+        "  redis.call('SET', KEYS[i], ARGV[i + 1])\n",
+        "",
+        (IDENTITY,),
+    ),
+)
+
+
 NEAR_MUTANTS = (
     Mutant(
         "near copies are served only while the process heard from Redis within L",
@@ -345,7 +371,11 @@ def copy_project(target: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(RUN_TIMEOUT + 60)
-@pytest.mark.parametrize("mutant", MUTANTS + NEAR_MUTANTS + AUTH_MUTANTS, ids=lambda m: m.mechanism)
+@pytest.mark.parametrize(
+    "mutant",
+    MUTANTS + NEAR_MUTANTS + AUTH_MUTANTS + IDENTITY_MUTANTS,
+    ids=lambda m: m.mechanism,
+)
 def test_removing_the_mechanism_fails_the_test_named_for_it(mutant: Mutant, tmp_path: Path):
     copy_project(tmp_path)
     path = tmp_path / mutant.path

@@ -2,15 +2,20 @@
 
 Short timeouts and no retries (redis-py's defaults are 5 s timeouts and retries with
 backoff), so a Redis problem costs a request tens of milliseconds, not seconds.
+`rediss://` turns TLS on (`REDIS_TLS_CA_FILE`: the CA to verify the server with); with
+`REDIS_MODE=sentinel` the clients follow the primary the sentinels name (`sentinel.py`).
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from app.cache import sentinel
 from app.core.settings import Settings
 
 CLIENT_NAME = "tales-api"
@@ -21,9 +26,17 @@ CLIENT_NAME = "tales-api"
 SUBSCRIBER_CONNECTIONS = 4
 
 
-def connect(settings: Settings) -> Redis:
-    """The client of every cache operation."""
+#: Runs on each new connection in place of redis-py's hand-shake (`identity.py`).
+ConnectHook = Callable[[AbstractConnection], Awaitable[None]]
+
+
+def connect(settings: Settings, on_connect: ConnectHook | None = None) -> Redis:
+    """The client of every cache operation; `on_connect` checks each new connection."""
     options = _options(settings)
+    if on_connect is not None:
+        options["redis_connect_func"] = on_connect
+    if settings.redis_mode == "sentinel":
+        return sentinel.primary(settings, _url(settings), options, blocking=True)
     pool = BlockingConnectionPool.from_url(_url(settings), **options)
     return Redis(connection_pool=pool)
 
@@ -36,6 +49,8 @@ def subscriber(settings: Settings) -> Redis:
         max_connections=SUBSCRIBER_CONNECTIONS, socket_timeout=None, socket_keepalive=True
     )
     options.pop("timeout")
+    if settings.redis_mode == "sentinel":
+        return sentinel.primary(settings, _url(settings), options, blocking=False)
     pool = ConnectionPool.from_url(_url(settings), **options)
     return Redis(connection_pool=pool)
 
@@ -53,6 +68,8 @@ def _options(settings: Settings) -> dict[str, Any]:
     }
     if settings.redis_password is not None:
         options["password"] = settings.redis_password.get_secret_value()
+    if settings.redis_tls_ca_file is not None:  # only with rediss:// (settings.py)
+        options["ssl_ca_certs"] = str(settings.redis_tls_ca_file)
     return options
 
 
@@ -86,5 +103,6 @@ def secrets_of(settings: Settings) -> list[str]:
     candidates = (
         settings.redis_password and settings.redis_password.get_secret_value(),
         urlsplit(settings.redis_url).password,
+        settings.redis_sentinel_password and settings.redis_sentinel_password.get_secret_value(),
     )
     return [secret for secret in candidates if secret]

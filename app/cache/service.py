@@ -28,6 +28,7 @@ from app.cache.connection import (
     subscriber,
 )
 from app.cache.guard import FAILED, REDIS_ERRORS, RedisGuard
+from app.cache.identity import DatasetIdentity
 from app.cache.keys import KeyEncoder, escape_glob
 from app.cache.near.bus import InvalidationBus
 from app.cache.near.publisher import NearArgs, NearPublisher
@@ -86,7 +87,11 @@ class CacheService:
         self.breaker = CircuitBreaker(
             settings.breaker_failure_threshold, settings.breaker_cooldown_seconds
         )
-        redis = connect(settings) if self.enabled else None
+        epoch_keys = [keys.epoch for keys in self.keys.values()]
+        self.identity = DatasetIdentity(self.prefix, epoch_keys, self.redis_identity_changed)
+        # Cluster: the check's script would span slots; the cluster's own nodes say more.
+        check = self.identity.on_connect if settings.redis_mode != "cluster" else None
+        redis = connect(settings, on_connect=check) if self.enabled else None
         self.guard = RedisGuard(
             redis,
             timeout=operation_timeout(settings),
@@ -124,6 +129,15 @@ class CacheService:
     @property
     def redis(self) -> Redis | None:
         return self.guard.redis
+
+    def redis_identity_changed(self, identity: str) -> None:
+        """A new connection reached another dataset than the last one (`identity.py`): its
+        epochs have just moved in Redis; what this process took from the older dataset (its
+        single flights, its near copies) goes before the connection is used."""
+        del identity  # only its change matters here
+        self.guard.epochs_moved()
+        if self.near is not None:
+            self.near.applied_here([key.encode() for key in self.identity.epoch_keys])
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> CacheService:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     Field,
+    FilePath,
     SecretStr,
     ValidationError,
     create_model,
@@ -83,6 +84,8 @@ class Settings(BaseSettings):
     redis_sentinel_master: str = ""
     redis_sentinel_password: SecretStr | None = None
     redis_password: SecretStr | None = None
+    # CA bundle that signs the Redis servers' certificates (`rediss://`); unset: the system's
+    redis_tls_ca_file: FilePath | None = None
     redis_db: int | None = Field(None, ge=0)
     redis_enabled: bool = True
     redis_max_connections: int = Field(10, ge=1)
@@ -186,6 +189,8 @@ class Settings(BaseSettings):
                 raise ValueError("REDIS_SENTINELS is required when REDIS_MODE=sentinel")
             if not self.redis_sentinel_master:
                 raise ValueError("REDIS_SENTINEL_MASTER is required when REDIS_MODE=sentinel")
+        if self.redis_tls_ca_file is not None and not self.redis_url.startswith("rediss://"):
+            raise ValueError("REDIS_TLS_CA_FILE is set but REDIS_URL does not use rediss://")
         if self.redis_mode == "cluster" and self.redis_db not in (None, 0):
             raise ValueError("REDIS_DB must be 0 (or unset) when REDIS_MODE=cluster")
         return self
