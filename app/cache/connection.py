@@ -4,18 +4,24 @@ Short timeouts and no retries (redis-py's defaults are 5 s timeouts and retries 
 backoff), so a Redis problem costs a request tens of milliseconds, not seconds.
 `rediss://` turns TLS on (`REDIS_TLS_CA_FILE`: the CA to verify the server with); with
 `REDIS_MODE=sentinel` the clients follow the primary the sentinels name (`sentinel.py`).
+
+`REDIS_MODE=cluster` gets a RedisCluster client (`cluster.py`), typed here as `Redis`: the
+service calls on it only what both share (single-slot MGET and scripts, PING, PUBLISH,
+ZREM); what differs (scripts over several slots, SCAN, the subscription, closing) goes
+through `cluster.py`, chosen where the mode matters.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from app.cache import sentinel
+from app.cache import cluster, format, sentinel
 from app.core.settings import Settings
 
 CLIENT_NAME = "tales-api"
@@ -37,13 +43,16 @@ def connect(settings: Settings, on_connect: ConnectHook | None = None) -> Redis:
         options["redis_connect_func"] = on_connect
     if settings.redis_mode == "sentinel":
         return sentinel.primary(settings, _url(settings), options, blocking=True)
+    if settings.redis_mode == "cluster":
+        return cast("Redis", cluster.connect(_url(settings), options))
     pool = BlockingConnectionPool.from_url(_url(settings), **options)
     return Redis(connection_pool=pool)
 
 
-def subscriber(settings: Settings) -> Redis:
+def subscriber(settings: Settings, client: Redis) -> Redis:
     """The near cache's subscription client: it waits for messages without a read timeout
-    (silence is detected by the heartbeats, see `near/bus.py`)."""
+    (silence is detected by the heartbeats, see `near/bus.py`). On a cluster it connects to
+    the node that owns the near cache's slot, found through `client`."""
     options = _options(settings)
     options.update(
         max_connections=SUBSCRIBER_CONNECTIONS, socket_timeout=None, socket_keepalive=True
@@ -51,8 +60,18 @@ def subscriber(settings: Settings) -> Redis:
     options.pop("timeout")
     if settings.redis_mode == "sentinel":
         return sentinel.primary(settings, _url(settings), options, blocking=False)
+    if settings.redis_mode == "cluster":
+        members = format.NearChannels.of(settings.cache_key_prefix, "").members
+        locate = cluster.owner_locator(cast("RedisCluster", client), members)
+        return cluster.subscriber(_url(settings), options, locate)
     pool = ConnectionPool.from_url(_url(settings), **options)
     return Redis(connection_pool=pool)
+
+
+async def close(client: Redis) -> None:
+    await client.aclose()
+    if not cluster.is_cluster(client):  # a cluster client closes its nodes' pools
+        await client.connection_pool.disconnect()  # a pool passed in is not closed
 
 
 def _options(settings: Settings) -> dict[str, Any]:

@@ -3,14 +3,27 @@ or parses it (the Lua scripts in `scripts.py` are built from the `LUA` constants
 
 Key families, under `CACHE_KEY_PREFIX` (`tales:` by default):
 
-    {entity}:{id}                                an entity's entry, or its post-write marker
-    {entity}:{label}[:{filter}={value}…]:l{limit}:o{offset}
+    {entity}:{{entity}.{t}}:{id}                 an entity's entry, or its post-write marker
+    {entity}:{{entity}.pages}:{label}[:{filter}={value}…]:l{limit}:o{offset}
                                                  a list page
-    epoch:{entity}                               the key epoch: entries of another are misses
-    gen:{entity}                                 the family generation: moves every list
-    gen:{entity}:{scope}                         one list scope's generation, e.g. gen:hero:lang:en
+    epoch:{{entity}.{t}}                         the key epoch of the entries of tag t:
+                                                 entries of another epoch are misses
+    epoch:{{entity}.pages}                       the key epoch of the entity's pages
+    gen:{{entity}.pages}                         the family generation: moves every list
+    gen:{{entity}.pages}:{scope}                 one list scope's generation, e.g.
+                                                 gen:{hero.pages}:lang:en
     lease:{entry key or page base}               who loads that key now (SET NX PX)
     salt                                         the key salt, without CACHE_KEY_SALT
+    near:{near}:members                          the live near caches (see near/bus.py)
+
+Hash tags (the `{…}` part, which alone decides a key's Redis Cluster slot) put every key a
+script or a hit reads together in one slot, by design: an entry, its marker, its lease and
+the epoch of its tag share `{hero.t}`, where `t` = the id modulo `ENTRY_TAGS` — so an entity's
+entries spread over `ENTRY_TAGS` slots, hence over every primary of a cluster; an entity's
+pages, their leases, its generations and its pages' epoch share `{hero.pages}`. A hit stays
+one MGET in one slot. "The entity's epoch" is the set of its `ENTRY_TAGS + 1` epoch keys
+(`EntityKeys.epochs`): moving it moves each. Standalone Redis uses the same names (a hash tag
+means nothing there), so there is one format. `CACHE_KEY_PREFIX` may hold no `{` or `}`.
 
 `label` is the page's list scope (`all`, `lang:en`, `name:…`) or `exact:{v1}:{v2}:…`; user
 values are percent-encoded or hashed (`keys.KeyEncoder`), personal ones always hashed.
@@ -57,6 +70,12 @@ VERSION_SEARCH_BYTES = 64
 #: a counter lost (expired, evicted, Redis restarted empty) never restarts at a value
 #: pages were already stored under.
 COUNTER_START_BITS = 50
+
+#: Entries of one entity are spread over this many hash tags (slots), each with its epoch:
+#: enough to reach every primary of a cluster of up to ~16, few enough that moving an
+#: entity's epoch (an outage, an admin flush) stays one short script per slot.
+ENTRY_TAGS = 64
+PAGES_TAG = "pages"
 
 #: Scope generations expire; they outlive every page that depends on them by this factor.
 COUNTER_TTL_FACTOR = 2
@@ -157,7 +176,7 @@ class NearChannels:
     def of(cls, prefix: str, member: str) -> NearChannels:
         return cls(
             invalidations=f"{prefix}near:invalidations".encode(),
-            members=f"{prefix}near:members",
+            members=f"{prefix}near:{{near}}:members",
             heartbeat=f"{prefix}near:heartbeat:{member}".encode(),
             ack=f"{prefix}near:ack:{member}".encode(),
         )
@@ -192,24 +211,36 @@ class PageQuery:
 
 
 class EntityKeys:
-    """The key families of one entity under the service prefix."""
+    """The key families of one entity under the service prefix (hash tags: module doc)."""
 
     def __init__(self, spec: EntitySpec, prefix: str, encoder: KeyEncoder) -> None:
         self.spec = spec
         self.prefix = prefix
         self.encoder = encoder
-        self.namespace = f"{prefix}{spec.name}:"
-        self.epoch = f"{prefix}epoch:{spec.name}"
-        self.family = f"{prefix}gen:{spec.name}"
+        name = spec.name
+        self.namespace = f"{prefix}{name}:"
+        pages = f"{{{name}.{PAGES_TAG}}}"
+        self._pages = f"{self.namespace}{pages}:"
+        self._entry_tags = [f"{{{name}.{t}}}" for t in range(ENTRY_TAGS)]
+        self._entry_epochs = {tag: f"{prefix}epoch:{tag}" for tag in self._entry_tags}
+        self.pages_epoch = f"{prefix}epoch:{pages}"
+        self.family = f"{prefix}gen:{pages}"
+        #: every epoch key of the entity: moving them all moves "the entity's epoch"
+        self.epochs = (*self._entry_epochs.values(), self.pages_epoch)
 
     def entry(self, entity_id: UUID) -> str:
-        return f"{self.namespace}{entity_id}"
+        return f"{self.namespace}{self._entry_tags[entity_id.int % ENTRY_TAGS]}:{entity_id}"
+
+    def epoch_of(self, entry_key: str) -> str:
+        """The epoch key of an entry key's tag (same slot)."""
+        start = len(self.namespace)
+        return self._entry_epochs[entry_key[start : entry_key.index("}", start) + 1]]
 
     def lease(self, key: str) -> str:
         return f"{self.prefix}lease:{key.removeprefix(self.prefix)}"
 
     def generation(self, scope: str) -> str:
-        return f"{self.prefix}gen:{scope}"
+        return f"{self.family}:{scope.removeprefix(self.spec.name + ':')}"
 
     def _value(self, attribute: str, value: object) -> str:
         return self.encoder.encode(value, personal=attribute in self.spec.personal)
@@ -246,4 +277,4 @@ class EntityKeys:
             label = scope_key.removeprefix(f"{spec.name}:")
             rest = {k: v for k, v in filters.items() if scope is None or k != scope.name}
         extra = "".join(f":{k}={self._value(k, v)}" for k, v in sorted(rest.items()))
-        return PageQuery(f"{self.namespace}{label}{extra}:l{limit}:o{offset}", scope_key)
+        return PageQuery(f"{self._pages}{label}{extra}:l{limit}:o{offset}", scope_key)

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Literal, TypeVar
 
 from redis.asyncio import Redis
@@ -61,7 +61,7 @@ class RedisGuard:
         timeout: float,
         breaker: CircuitBreaker,
         stats: CacheStats,
-        epoch_keys: dict[str, str],
+        epoch_keys: dict[str, Sequence[str]],
         move_epochs: MoveEpochs,
         secrets: Collection[str],
     ) -> None:
@@ -139,7 +139,7 @@ class RedisGuard:
             if not self._stale_epochs:
                 return
             entities = sorted(self._stale_epochs)
-            await self._move_epochs(redis, [self.epoch_keys[e] for e in entities])
+            await self._move_epochs(redis, [key for e in entities for key in self.epoch_keys[e]])
             self._stale_epochs.difference_update(entities)
             self.epochs_moved()
             logger.info("cache key epochs moved for %s (lost invalidations)", ", ".join(entities))

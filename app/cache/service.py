@@ -18,9 +18,10 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from app.cache import format, scripts
+from app.cache import cluster, format, scripts
 from app.cache.breaker import BreakerState, CircuitBreaker
 from app.cache.connection import (
+    close,
     connect,
     operation_timeout,
     redacted_url,
@@ -81,13 +82,14 @@ class CacheService:
         }
         self.ttls = {spec.name: settings.ttl(spec) for spec in registry}
         self._counter_ttl = format.COUNTER_TTL_FACTOR * max(self.ttls.values())
-        self._entity_wide = {k.epoch for k in self.keys.values()} | {
+        self._entity_wide = {e for k in self.keys.values() for e in k.epochs} | {
             k.family for k in self.keys.values()
         }
+        self.cluster = settings.redis_mode == "cluster"  # scripts over several slots split
         self.breaker = CircuitBreaker(
             settings.breaker_failure_threshold, settings.breaker_cooldown_seconds
         )
-        epoch_keys = [keys.epoch for keys in self.keys.values()]
+        epoch_keys = [epoch for keys in self.keys.values() for epoch in keys.epochs]
         self.identity = DatasetIdentity(self.prefix, epoch_keys, self.redis_identity_changed)
         # Cluster: the check's script would span slots; the cluster's own nodes say more.
         check = self.identity.on_connect if settings.redis_mode != "cluster" else None
@@ -97,7 +99,7 @@ class CacheService:
             timeout=operation_timeout(settings),
             breaker=self.breaker,
             stats=self.stats,
-            epoch_keys={name: keys.epoch for name, keys in self.keys.items()},
+            epoch_keys={name: keys.epochs for name, keys in self.keys.items()},
             move_epochs=self._move_epochs,
             secrets=secrets_of(settings),
         )
@@ -115,7 +117,7 @@ class CacheService:
         self.near: InvalidationBus | None = None
         self._subscriber: Redis | None = None
         if redis is not None and settings.cache_near_enabled:
-            listening = self._subscriber = subscriber(settings)
+            listening = self._subscriber = subscriber(settings, redis)
             self.near = InvalidationBus(
                 store=NearStore(settings.cache_near_max_bytes),
                 prefix=self.prefix,
@@ -171,8 +173,7 @@ class CacheService:
         await self.guard.close()
         for client in (redis, self._subscriber):
             if client is not None:
-                await client.aclose()
-                await client.connection_pool.disconnect()  # a pool passed in is not closed
+                await close(client)
 
     @property
     def status(self) -> str:
@@ -238,7 +239,7 @@ class CacheService:
         """The hit path: one MGET of the entity's epoch and the entry, no script. An entry
         of another epoch, a marker or nothing is a miss (with the version floor it shows).
         None when Redis was not used."""
-        epoch_key = self.keys[entity].epoch
+        epoch_key = self.keys[entity].epoch_of(key)
         result = await self.guard.run(entity, lambda redis: redis.mget(epoch_key, key))
         if result is FAILED:
             return None
@@ -253,7 +254,7 @@ class CacheService:
         self, entity: str, key: str, lease_key: str, lease_token: str
     ) -> Read | None:
         """The miss path: the entry and, unless `lease_token` is '', the load lease."""
-        keys = [self.keys[entity].epoch, key, lease_key]
+        keys = [self.keys[entity].epoch_of(key), key, lease_key]
         args: list[ScriptArg] = [format.fresh_counter(), lease_token, self.settings.cache_lease_ms]
         result = await self.guard.run(entity, lambda _: self._read_entry(keys=keys, args=args))
         if result is FAILED:
@@ -272,7 +273,7 @@ class CacheService:
         payload: bytes,
         lease_token: str,
     ) -> bool:
-        keys = [self.keys[entity].epoch, key, lease_key]
+        keys = [self.keys[entity].epoch_of(key), key, lease_key]
         args: list[ScriptArg] = [read.at, version, payload, self.ttls[entity], lease_token]
         result = await self.guard.run(entity, lambda _: self._fill_entry(keys=keys, args=args))
         return result is not FAILED and bool(result)
@@ -295,7 +296,7 @@ class CacheService:
         page, no script; the page is served only if its stamp names those counters."""
         keys = self.keys[entity]
         result = await self.guard.run(
-            entity, lambda redis: redis.mget(keys.epoch, keys.family, scope_key, base)
+            entity, lambda redis: redis.mget(keys.pages_epoch, keys.family, scope_key, base)
         )
         if result is FAILED:
             return None
@@ -309,7 +310,7 @@ class CacheService:
 
     def _page_keys(self, entity: str, base: str, scope_key: str, lease_key: str) -> list[str]:
         keys = self.keys[entity]
-        return [keys.epoch, keys.family, scope_key, base, lease_key]
+        return [keys.pages_epoch, keys.family, scope_key, base, lease_key]
 
     async def read_page(
         self, entity: str, base: str, scope_key: str, lease_key: str, lease_token: str
@@ -379,7 +380,15 @@ class CacheService:
         near: NearArgs | None = None,
     ) -> Awaitable[Any]:
         """One INVALIDATE call: write markers and delete their entries' leases, move counters
-        (entity-wide ones first)."""
+        (entity-wide ones first). On a cluster, one per slot, then the near publication
+        (`cluster.per_slot`)."""
+        if self.cluster:
+            return cluster.per_slot(self._invalidate_slot, markers, lambda m: m.key, counters, near)
+        return self._invalidate_slot(markers, counters, near)
+
+    def _invalidate_slot(
+        self, markers: Sequence[Marker], counters: Iterable[str], near: NearArgs | None
+    ) -> Awaitable[Any]:
         ordered = sorted(set(counters), key=lambda key: key not in self._entity_wide)
         entity_wide = sum(1 for key in ordered if key in self._entity_wide)
         channel, message, members = near or (b"", b"", None)
@@ -404,18 +413,23 @@ class CacheService:
     async def demote(self, entity: str, keys: Sequence[str]) -> bool:
         """Stop serving these entries; their versions stay as the floor for fills."""
         ttl = self.ttls[entity]
-        leases = [self.lease_of(key) for key in keys]
+
+        def one(entries: Sequence[str], _: object, near: NearArgs | None) -> Awaitable[Any]:
+            channel, message, members = near or (b"", b"", None)
+            leases = [self.lease_of(key) for key in entries]
+            all_keys = [*entries, *leases, *([members] if members else [])]
+            return self._demote(keys=all_keys, args=[ttl, channel, message])
 
         def script(_redis: Redis, near: NearArgs | None) -> Awaitable[Any]:
-            channel, message, members = near or (b"", b"", None)
-            all_keys = [*keys, *leases, *([members] if members else [])]
-            return self._demote(keys=all_keys, args=[ttl, channel, message])
+            if self.cluster:
+                return cluster.per_slot(one, keys, lambda key: key, (), near)
+            return one(keys, None, near)
 
         return await self.publisher.run(entity, list(keys), script)
 
     async def move_epoch(self, entities: Iterable[str]) -> bool:
         """Invalidate everything cached for these entities in one step."""
-        epochs = [self.keys[e].epoch for e in entities]
+        epochs = [key for e in entities for key in self.keys[e].epochs]
         moved = await self.publisher.run(
             None, epochs, lambda redis, near: self._invalidate(redis, [], epochs, near)
         )
@@ -451,12 +465,20 @@ class CacheService:
             async for key in redis.scan_iter(match=pattern, count=SCAN_BATCH):
                 batch.append(key)
                 if len(batch) >= SCAN_BATCH:
-                    deleted += int(await self._delete_entries(keys=batch))
+                    deleted += await self._delete_batch(batch)
                     batch = []
             if batch:
-                deleted += int(await self._delete_entries(keys=batch))
+                deleted += await self._delete_batch(batch)
         except REDIS_ERRORS as exc:
             self.guard.failed(None, exc)
             return deleted
         self.breaker.record_success()
         return deleted
+
+    async def _delete_batch(self, keys: list[bytes]) -> int:
+        """One DELETE_ENTRIES call; on a cluster one per slot."""
+        if not self.cluster:
+            return int(await self._delete_entries(keys=keys))
+        groups = cluster.by_slot(key.decode() for key in keys)
+        counts = await asyncio.gather(*(self._delete_entries(keys=g) for g in groups.values()))
+        return sum(int(count) for count in counts)

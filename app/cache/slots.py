@@ -24,7 +24,7 @@ class EntrySlot:
         keys = cache.keys[self.entity]
         self.key = keys.entry(entity_id)
         self.lease_key = keys.lease(self.key)
-        self.deps: tuple[bytes, ...] = (self.key.encode(), keys.epoch.encode())
+        self.deps: tuple[bytes, ...] = (self.key.encode(), keys.epoch_of(self.key).encode())
 
     async def peek(self) -> Read | None:
         return await self.cache.peek_entry(self.entity, self.key)
@@ -87,7 +87,7 @@ class PageSlot:
         self.deps: tuple[bytes, ...] = (
             self.scope_key.encode(),
             keys.family.encode(),
-            keys.epoch.encode(),
+            keys.pages_epoch.encode(),
         )
 
     async def peek(self) -> Read | None:

@@ -238,6 +238,8 @@ class Settings(BaseSettings):
     def _prefix_is_plain(cls, value: str) -> str:
         if any(ch in value for ch in "*?[]\\ \n\r\t"):
             raise ValueError("must not contain glob characters or whitespace")
+        if any(ch in value for ch in "{}"):  # the keys' hash tags follow it (cache/format.py)
+            raise ValueError("must not contain { or } (they would change the keys' hash tags)")
         return value
 
     def ttl(self, spec: EntitySpec) -> int:

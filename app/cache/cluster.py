@@ -1,0 +1,190 @@
+"""Redis Cluster (`REDIS_MODE=cluster`): the client, and the operations whose keys span slots.
+
+`REDIS_URL` names any node; the client discovers the others (CLUSTER SLOTS) and follows MOVED
+and ASK. The philosophy of `connection.py` holds: short timeouts and no retry within a
+request. A connection error or a timeout marks the slot map stale, so the next operation
+(the guard's repair probe, or the next request) asks the cluster again: after a primary dies
+the service follows its promoted replica without a restart. redis-py's cluster pools do not
+wait for a free connection (they raise), so a semaphore bounds the commands in flight to
+`REDIS_MAX_CONNECTIONS` and waits `REDIS_POOL_TIMEOUT` for a turn, as the standalone pool does.
+
+Every script reads and writes keys of one slot only, by design of the key names
+(`format.py`: hash tags). What touches several slots is split here: an invalidation or a
+demotion runs its script once per slot (concurrently), then once more in the slot of the near
+cache's members key, where it publishes the change; the admin flush scans every primary and
+deletes per slot. The near cache subscribes on the node that owns that slot, which is also
+where every heartbeat and invalidation is published, so its messages arrive in the order
+they were published (`near/bus.py` relies on it), as with a standalone Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.crc import key_slot
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+DEFAULT_PORT = 6379
+
+T = TypeVar("T")
+#: One script call on keys of one slot: (markers or keys of that slot, counters of that slot,
+#: near publication or None).
+SlotCall = Callable[[list[T], list[str], Any], Awaitable[Any]]
+
+
+class BoundedRedisCluster(RedisCluster):
+    """RedisCluster with at most `bound` commands in flight, each waiting at most `wait`
+    seconds for its turn (redis-py's cluster pools raise instead of waiting)."""
+
+    def __init__(self, *, bound: int, wait: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._turns = asyncio.Semaphore(bound)
+        self._wait = wait
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._turns.acquire()
+        except TimeoutError as exc:
+            raise RedisConnectionError("no free Redis connection in time") from exc
+        try:
+            return await super().execute_command(*args, **kwargs)
+        finally:
+            self._turns.release()
+
+
+def connect(url: str, options: dict[str, Any]) -> BoundedRedisCluster:
+    """The cluster client, from `connection.py`'s standalone options."""
+    kwargs = _url_arguments(url)
+    kwargs.update(
+        bound=options["max_connections"],
+        wait=options["timeout"],
+        max_connections=options["max_connections"],  # per node
+        socket_timeout=options["socket_timeout"],
+        socket_connect_timeout=options["socket_connect_timeout"],
+        retry=Retry(NoBackoff(), 0),  # no retry within a request; the map refreshes next time
+        health_check_interval=0,
+        client_name=options["client_name"],
+        require_full_coverage=False,  # a slot without a primary fails alone, not every command
+    )
+    if "password" in options:
+        kwargs["password"] = options["password"]
+    return BoundedRedisCluster(**kwargs)
+
+
+def _url_arguments(url: str) -> dict[str, Any]:
+    """host, port, credentials and TLS of `REDIS_URL` (its database is 0: settings)."""
+    parts = urlsplit(url)
+    arguments: dict[str, Any] = {
+        "host": parts.hostname or "localhost",
+        "port": parts.port or DEFAULT_PORT,
+    }
+    if parts.username:
+        arguments["username"] = unquote(parts.username)
+    if parts.password:
+        arguments["password"] = unquote(parts.password)
+    if parts.scheme == "rediss":
+        arguments["ssl"] = True
+    return arguments
+
+
+def is_cluster(client: object) -> bool:
+    return isinstance(client, RedisCluster)
+
+
+def slot_of(key: str) -> int:
+    return int(key_slot(key.encode()))
+
+
+def by_slot(keys: Iterable[str]) -> dict[int, list[str]]:
+    groups: dict[int, list[str]] = defaultdict(list)
+    for key in keys:
+        groups[slot_of(key)].append(key)
+    return groups
+
+
+async def per_slot(
+    call: SlotCall[T],
+    items: Sequence[T],
+    key_of: Callable[[T], str],
+    counters: Iterable[str],
+    near: Any,
+) -> Any:
+    """Run `call` once per slot of the items and counters (concurrently), then once with no
+    keys but the near publication, in its own slot, after all of them: so a near cache drops
+    its copies only once Redis no longer serves them. The publication is sent even if a slot
+    failed (its keys then answer errors, and near copies must go); the first failure is
+    raised after it, and the caller treats the change as lost."""
+    groups: dict[int, tuple[list[T], list[str]]] = defaultdict(lambda: ([], []))
+    for item in items:
+        groups[slot_of(key_of(item))][0].append(item)
+    for counter in counters:
+        groups[slot_of(counter)][1].append(counter)
+    results = await asyncio.gather(
+        *(call(mine, theirs, None) for mine, theirs in groups.values()), return_exceptions=True
+    )
+    answer = await call([], [], near) if near is not None else []
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return answer
+
+
+# -- the near cache's subscription ---------------------------------------------------------
+Locate = Callable[[], Awaitable[tuple[str, int]]]
+
+
+class SlotOwnerConnection(Connection):
+    """A connection that, each time it connects, goes to the node owning one key's slot now
+    (`locate`), so that a subscription follows a failover."""
+
+    def __init__(self, *, locate: Locate, **kwargs: Any) -> None:
+        self._locate = locate
+        super().__init__(**kwargs)
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if not self.is_connected:
+            self.host, self.port = await self._locate()
+        await super().connect_check_health(check_health, retry_socket_connect)
+
+
+class SlotOwnerSSLConnection(SlotOwnerConnection, SSLConnection):
+    pass
+
+
+def owner_locator(client: RedisCluster, key: str) -> Locate:
+    """Where `key`'s slot is served now: a keyed command through the cluster client first,
+    so that a stale slot map is refreshed (MOVED, or a dead node) before it is read."""
+
+    async def locate() -> tuple[str, int]:
+        await client.exists(key)
+        node = client.get_node_from_key(key)
+        if node is None:
+            raise RedisConnectionError("no node serves the near cache's slot")
+        return node.host, int(node.port)
+
+    return locate
+
+
+def subscriber(url: str, options: dict[str, Any], locate: Locate) -> Redis:
+    """A standalone client whose connections go to the node `locate` names at connect time."""
+    kwargs = _url_arguments(url)
+    ssl = kwargs.pop("ssl", False)
+    kwargs.pop("host", None)
+    kwargs.pop("port", None)
+    kwargs.update(options)
+    kwargs.update(
+        connection_class=SlotOwnerSSLConnection if ssl else SlotOwnerConnection, locate=locate
+    )
+    return Redis(connection_pool=ConnectionPool(**kwargs))

@@ -1,0 +1,195 @@
+"""A throwaway Redis Cluster: six ``redis-server --cluster-enabled yes`` processes on free
+loopback ports (three primaries, one replica each), joined by ``redis-cli --cluster create``.
+
+Each node has its own directory under one temp dir; ``kill(port)`` SIGKILLs that node's
+process (by pid) so its replica gets promoted (``cluster-node-timeout`` is short), and
+``close()`` stops every process this object started, by pid, and deletes the temp dir.
+The machine's own Redis on 6379 is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import tempfile
+import time
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import redis
+
+from .ports import free_port
+
+HOST = "127.0.0.1"
+NODES = 6
+REPLICAS = 1
+#: Short, so that a killed primary's replica is promoted within a few seconds.
+NODE_TIMEOUT_MS = 1000
+START_TIMEOUT = 10.0
+CLUSTER_TIMEOUT = 30.0
+POLL = 0.05
+
+
+class RedisClusterError(RuntimeError):
+    """The cluster could not be started or did not settle."""
+
+
+def _release(procs: dict[int, subprocess.Popen[bytes]], root: Path) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+class RedisClusterServers:
+    """Start with ``start()`` (or ``with``); see the module docstring."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="tales-cluster-"))
+        self.ports = [free_port() for _ in range(NODES)]
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._finalizer = weakref.finalize(self, _release, self.procs, self.root)
+
+    @property
+    def url(self) -> str:
+        """Any one node: the client discovers the others."""
+        return f"redis://{HOST}:{self.ports[0]}/0"
+
+    def client(self, port: int) -> redis.Redis:
+        return redis.Redis(HOST, port, socket_timeout=2, socket_connect_timeout=2)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        for port in self.ports:
+            self._spawn(port)
+        for port in self.ports:
+            self._wait_ping(port)
+        create = [
+            "redis-cli",
+            "--cluster",
+            "create",
+            *(f"{HOST}:{port}" for port in self.ports),
+            "--cluster-replicas",
+            str(REPLICAS),
+            "--cluster-yes",
+        ]
+        done = subprocess.run(create, capture_output=True, timeout=CLUSTER_TIMEOUT, check=False)
+        if done.returncode != 0:
+            raise RedisClusterError(f"redis-cli --cluster create failed: {done.stdout[-2000:]!r}")
+        self.wait_ok()
+
+    def _spawn(self, port: int) -> None:
+        directory = self.root / str(port)
+        directory.mkdir()
+        command = [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--daemonize",
+            "no",
+            "--dir",
+            str(directory),
+            "--logfile",
+            str(directory / "redis.log"),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(directory / "nodes.conf"),
+            "--cluster-node-timeout",
+            str(NODE_TIMEOUT_MS),
+            "--cluster-require-full-coverage",
+            "no",
+            "--appendonly",
+            "no",
+            "--save",
+            "",
+        ]
+        self.procs[port] = subprocess.Popen(
+            command, cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        )
+
+    def _wait_ping(self, port: int) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        with contextlib.closing(self.client(port)) as probe:
+            while True:
+                try:
+                    if probe.ping():
+                        return
+                except redis.RedisError:
+                    pass
+                if self.procs[port].poll() is not None or time.monotonic() > deadline:
+                    log = (self.root / str(port) / "redis.log").read_text(errors="replace")
+                    raise RedisClusterError(f"node {port} did not start:\n{log[-2000:]}")
+                time.sleep(POLL)
+
+    def wait_ok(self, timeout: float = CLUSTER_TIMEOUT) -> None:
+        """Until every live node says cluster_state:ok and three primaries serve all slots."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._all_ok() and len(self.primaries()) == NODES // (REPLICAS + 1):
+                return
+            if time.monotonic() > deadline:
+                raise RedisClusterError("the cluster did not reach cluster_state:ok")
+            time.sleep(POLL * 4)
+
+    def _all_ok(self) -> bool:
+        for port in self.live_ports():
+            try:
+                with contextlib.closing(self.client(port)) as node:
+                    info = node.execute_command("CLUSTER", "INFO")
+            except redis.RedisError:
+                return False
+            text = info.decode() if isinstance(info, bytes) else str(info)
+            if "cluster_state:ok" not in text:
+                return False
+        return True
+
+    def live_ports(self) -> list[int]:
+        return [port for port, proc in self.procs.items() if proc.poll() is None]
+
+    def primaries(self) -> dict[int, list[tuple[int, int]]]:
+        """Port of each live primary serving slots -> its slot ranges, as a live node sees it."""
+        for port in self.live_ports():
+            try:
+                with contextlib.closing(self.client(port)) as node:
+                    slots = node.execute_command("CLUSTER", "SLOTS")
+            except redis.RedisError:
+                continue
+            owners: dict[int, list[tuple[int, int]]] = {}
+            for start, end, primary, *_ in slots:
+                owner = int(primary[1])
+                if owner in self.live_ports():
+                    owners.setdefault(owner, []).append((int(start), int(end)))
+            return owners
+        return {}
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on `port` (a process this object started, by its pid)."""
+        proc = self.procs[port]
+        proc.kill()
+        proc.wait()
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
