@@ -33,6 +33,16 @@ CLUSTER_TIMEOUT = 30.0
 POLL = 0.05
 
 
+#: redis-server refuses a port above this even when its bus port is given (`cluster-port`).
+MAX_PORT = 55535
+
+
+def _data_port() -> int:
+    while (port := free_port()) > MAX_PORT:
+        pass
+    return port
+
+
 class RedisClusterError(RuntimeError):
     """The cluster could not be started or did not settle."""
 
@@ -50,7 +60,8 @@ class RedisClusterServers:
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="tales-cluster-"))
-        self.ports = [free_port() for _ in range(NODES)]
+        self.ports = [_data_port() for _ in range(NODES)]
+        self.bus_ports = {port: free_port() for port in self.ports}
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self._finalizer = weakref.finalize(self, _release, self.procs, self.root)
 
@@ -99,6 +110,8 @@ class RedisClusterServers:
             str(directory / "redis.log"),
             "--cluster-enabled",
             "yes",
+            "--cluster-port",
+            str(self.bus_ports[port]),
             "--cluster-config-file",
             str(directory / "nodes.conf"),
             "--cluster-node-timeout",
