@@ -118,6 +118,8 @@ class RedisClusterServers:
             str(NODE_TIMEOUT_MS),
             "--cluster-require-full-coverage",
             "no",
+            "--repl-diskless-sync-delay",  # replicas in sync at once: a replica that never
+            "0",  # synced is never promoted
             "--appendonly",
             "no",
             "--save",
@@ -142,10 +144,15 @@ class RedisClusterServers:
                 time.sleep(POLL)
 
     def wait_ok(self, timeout: float = CLUSTER_TIMEOUT) -> None:
-        """Until every live node says cluster_state:ok and three primaries serve all slots."""
+        """Until every live node says cluster_state:ok, three primaries serve all slots and
+        every live replica is in sync with its primary (so that it can be promoted)."""
         deadline = time.monotonic() + timeout
         while True:
-            if self._all_ok() and len(self.primaries()) == NODES // (REPLICAS + 1):
+            if (
+                self._all_ok()
+                and len(self.primaries()) == NODES // (REPLICAS + 1)
+                and self._replicas_in_sync()
+            ):
                 return
             if time.monotonic() > deadline:
                 raise RedisClusterError("the cluster did not reach cluster_state:ok")
@@ -160,6 +167,17 @@ class RedisClusterServers:
                 return False
             text = info.decode() if isinstance(info, bytes) else str(info)
             if "cluster_state:ok" not in text:
+                return False
+        return True
+
+    def _replicas_in_sync(self) -> bool:
+        for port in self.live_ports():
+            try:
+                with contextlib.closing(self.client(port)) as node:
+                    info = node.info("replication")
+            except redis.RedisError:
+                return False
+            if info.get("role") == "slave" and info.get("master_link_status") != "up":
                 return False
         return True
 
