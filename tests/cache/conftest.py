@@ -14,12 +14,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.cache.format import EntityKeys
+from app.cache.keys import KeyEncoder
 from app.core.settings import Settings
+from app.entities import ENTITIES
 from tests.api.helpers import COLLECTIONS, create, list_page, url
 from tests.api.payloads import API
 from tests.conftest import make_settings, serve_app
@@ -158,6 +162,15 @@ async def api_any_db(database_url: str, clean_redis: RedisServer) -> AsyncIterat
 def redis(redis_server: RedisServer) -> Any:
     """A sync client on the session redis-server, for looking at the keys."""
     return redis_server.client()
+
+
+def entity_keys(entity: str, prefix: str = "tales:") -> EntityKeys:
+    """The key names of `entity` (`app/cache/format.py`)."""
+    return EntityKeys(ENTITIES[entity], prefix, KeyEncoder())
+
+
+def entry_key(entity: str, entity_id: str, prefix: str = "tales:") -> str:
+    return entity_keys(entity, prefix).entry(UUID(entity_id))
 
 
 def all_keys(client: Any) -> list[str]:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.heroes.models import Hero
 from tests.api import payloads
 from tests.api.helpers import url
-from tests.cache.conftest import Api, all_keys, cache_settings, serve
+from tests.cache.conftest import Api, all_keys, cache_settings, entry_key, serve
 from tests.support.redis_server import RedisServer
 
 TTLS = {"hero": 900, "child": 700, "story": 400}
@@ -78,7 +78,7 @@ async def test_cached_entry_is_readable_json_with_metadata(ttl_api: Api, redis: 
     for entity, body in created.items():
         served = await ttl_api.entry(entity, body["id"])
 
-        stored = json.loads(redis.get(f"tales:{entity}:{body['id']}"))
+        stored = json.loads(redis.get(entry_key(entity, body["id"])))
 
         assert stored["entity"] == served == body
         assert stored["version"] == body["version"] == 1
@@ -96,7 +96,7 @@ async def test_entries_and_pages_expire_after_their_entity_ttl(ttl_api: Api, red
         await ttl_api.page(entity, limit=5, offset=1)
 
         keys = [key for key in all_keys(redis) if key.startswith(f"tales:{entity}:")]
-        assert f"tales:{entity}:{body['id']}" in keys
+        assert entry_key(entity, body["id"]) in keys
         assert len(keys) == 3, keys
         for key in keys:
             ttl = redis.ttl(key)
@@ -108,7 +108,7 @@ async def test_default_ttls_come_from_the_settings(api: Api, redis: Any) -> None
     for entity, body in created.items():
         await api.entry(entity, body["id"])
         configured = getattr(api.settings, f"cache_{entity}_ttl")
-        ttl = redis.ttl(f"tales:{entity}:{body['id']}")
+        ttl = redis.ttl(entry_key(entity, body["id"]))
         assert configured - 5 < ttl <= configured
 
 
@@ -145,10 +145,10 @@ async def test_exact_child_query_has_its_own_exact_key(api: Api, redis: Any) -> 
     ids = await api.ids("child", name="Mila", age=5, gender="female")
 
     assert ids == [child["id"]]
-    exact = [key for key in all_keys(redis) if key.startswith("tales:child:exact:")]
+    exact = [key for key in all_keys(redis) if key.startswith("tales:child:{child.pages}:exact:")]
     assert len(exact) == 1, all_keys(redis)
     assert await api.ids("child", name="Mila", age=5, gender="male") == []
-    exact = [key for key in all_keys(redis) if key.startswith("tales:child:exact:")]
+    exact = [key for key in all_keys(redis) if key.startswith("tales:child:{child.pages}:exact:")]
     assert len(exact) == 2
 
 
@@ -183,7 +183,7 @@ async def test_children_names_never_appear_in_redis_keys_or_cache_logs(
         await api.delete("child", child["id"])
 
     keys = all_keys(redis)
-    assert any(key.startswith("tales:story:child_name:") for key in keys)
+    assert any(key.startswith("tales:story:{story.pages}:child_name:") for key in keys)
     for key in keys:
         lowered = key.lower()
         assert "secret" not in lowered, key
@@ -261,7 +261,7 @@ async def test_a_missing_entity_is_not_cached_and_is_found_once_created(
     assert after["misses"] - before["misses"] == 2, (before, after)
     assert after["database_loads"] - before["database_loads"] == 2, (before, after)
     assert after["sets"] == before["sets"], (before, after)
-    assert redis.get(f"tales:hero:{missing}") is None
+    assert redis.get(entry_key("hero", str(missing))) is None
 
     # The row appears with that very id. The API picks ids itself, so it is inserted behind
     # the cache's back, as a migration or another service would: no invalidation tells the
@@ -278,7 +278,7 @@ async def test_a_missing_entity_is_not_cached_and_is_found_once_created(
         1,
     )
     assert await api.entry("hero", missing) == found.json()  # and it is cached now
-    assert redis.get(f"tales:hero:{missing}").startswith(b'{"state":"entry"')
+    assert redis.get(entry_key("hero", str(missing))).startswith(b'{"state":"entry"')
 
 
 async def test_due_entries_are_refreshed_early_from_the_database(

@@ -9,6 +9,7 @@ from app.cache import format
 from app.cache.service import CacheService, Marker
 from app.core.settings import Settings
 from app.entities import ENTITIES
+from tests.cache.conftest import entity_keys, entry_key
 from tests.conftest import make_settings
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
@@ -56,10 +57,10 @@ async def test_health_check_reports_latency_and_breaker(cache: CacheService) -> 
 async def test_every_operation_degrades_when_redis_is_absent() -> None:
     settings = service_settings(f"redis://127.0.0.1:{free_port()}/0")
     async with CacheService(settings, ENTITIES) as cache:
-        key = "tales:hero:00000000-0000-0000-0000-000000000001"
+        key = entry_key("hero", "00000000-0000-0000-0000-000000000001")
         assert await cache.peek_entry("hero", key) is None
         assert await cache.read_entry("hero", key, "tales:lease:x", "token") is None
-        assert not await cache.invalidate("hero", [], ["tales:gen:hero:all"], {"hero"})
+        assert not await cache.invalidate("hero", [], ["tales:gen:{hero.pages}:all"], {"hero"})
         assert not await cache.demote("hero", [key])
         assert not await cache.move_epoch(["hero"])
         assert await cache.delete_entries("hero") == 0
@@ -74,7 +75,8 @@ async def test_disabled_service_opens_no_connection_and_answers_misses() -> None
     )
     async with CacheService(settings, ENTITIES) as cache:
         assert cache.redis is None
-        assert await cache.peek_entry("hero", "tales:hero:1") is None
+        key = entry_key("hero", "00000000-0000-0000-0000-000000000001")
+        assert await cache.peek_entry("hero", key) is None
         assert (await cache.health_check())["status"] == "disabled"
         assert cache.stats.snapshot()["total"]["errors"] == 0
 
@@ -84,7 +86,8 @@ async def test_a_late_marker_of_an_older_write_does_not_replace_a_newer_one(
 ) -> None:
     """Invalidations of two writes arriving out of order: the newer marker stays, and a fill
     of the version in between is refused."""
-    key, lease = "tales:hero:00000000-0000-0000-0000-000000000002", "tales:lease:hero:2"
+    key = entry_key("hero", "00000000-0000-0000-0000-000000000002")
+    lease = entity_keys("hero").lease(key)
     assert await cache.invalidate("hero", [Marker(key, 3, 60)], [], {"hero"})
     assert await cache.invalidate("hero", [Marker(key, 2, 60)], [], {"hero"})  # the late one
     assert redis_server.client().get(key) == format.marker(3)

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from tests.api import payloads
-from tests.cache.conftest import ADMIN_TOKEN, Api, all_keys, cache_settings, serve
+from tests.cache.conftest import (
+    ADMIN_TOKEN,
+    Api,
+    all_keys,
+    cache_settings,
+    entity_keys,
+    entry_key,
+    serve,
+)
 from tests.conftest import make_settings
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
@@ -141,8 +149,8 @@ def parsed(body: bytes) -> Any:
         return None
 
 
-def current_epoch(redis: Any, entity: str) -> str:
-    return redis.get(f"tales:epoch:{entity}").decode()
+def current_epoch(redis: Any, epoch_key: str) -> str:
+    return redis.get(epoch_key).decode()
 
 
 CORRUPTIONS: dict[str, Callable[[bytes, str], bytes]] = {
@@ -160,8 +168,10 @@ CORRUPTIONS: dict[str, Callable[[bytes, str], bytes]] = {
 
 @pytest.fixture
 async def own_redis_api(postgresql_database_url: str, own_redis: RedisServer) -> AsyncIterator[Api]:
-    """The cached app on a redis-server of this test alone, whose entries the test corrupts."""
-    async with serve(cache_settings(postgresql_database_url, own_redis.url)) as api:
+    """The cached app on a redis-server of this test alone, whose entries the test corrupts
+    (behind Redis's back: no near copy may answer instead of the corrupt value)."""
+    settings = cache_settings(postgresql_database_url, own_redis.url, cache_near_enabled=False)
+    async with serve(settings) as api:
         yield api
 
 
@@ -171,10 +181,11 @@ async def test_corrupt_entry_is_answered_from_the_database_and_replaced(
 ) -> None:
     api, redis = own_redis_api, own_redis.client()
     hero = await api.create("hero", payloads.hero(name="Intact"))
-    key = f"tales:hero:{hero['id']}"
+    key = entry_key("hero", hero["id"])
     await api.entry("hero", hero["id"])
     good = redis.get(key)
-    redis.set(key, CORRUPTIONS[corruption](good, current_epoch(redis, "hero")), ex=600)
+    epoch = current_epoch(redis, entity_keys("hero").epoch_of(key))
+    redis.set(key, CORRUPTIONS[corruption](good, epoch), ex=600)
 
     response = await api.get("hero", hero["id"])
 
@@ -195,8 +206,9 @@ async def test_corrupt_list_page_is_answered_from_the_database_and_replaced(
     api, redis = own_redis_api, own_redis.client()
     heroes = [await api.create("hero", payloads.hero(name=n)) for n in ("One", "Two")]
     page = await api.page("hero", language="en")
-    (key,) = [k for k in all_keys(redis) if k.startswith("tales:hero:lang:en:")]
-    redis.set(key, CORRUPTIONS[corruption](redis.get(key), current_epoch(redis, "hero")))
+    (key,) = [k for k in all_keys(redis) if k.startswith("tales:hero:{hero.pages}:lang:en:")]
+    epoch = current_epoch(redis, entity_keys("hero").pages_epoch)
+    redis.set(key, CORRUPTIONS[corruption](redis.get(key), epoch))
 
     response = await api.http.get("/api/v1/heroes", params={"language": "en"})
 

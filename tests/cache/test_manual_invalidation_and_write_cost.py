@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.cache.conftest import entry_key
 from tests.conftest import AppAndClient, AppFactory
 from tests.support.redis_server import RedisServer
 
@@ -50,7 +51,7 @@ async def test_invalidate_one_entry_makes_the_next_read_a_miss_and_keeps_its_ver
     response = await client.delete(f"/cache/heroes/{hero['id']}", headers=ADMIN)
     assert response.status_code == 200
     assert response.json() == {"invalidated": f"hero {hero['id']}", "cache_reachable": True}
-    stored = redis_server.client().get(f"tales:hero:{hero['id']}")
+    stored = redis_server.client().get(entry_key("hero", hero["id"]))
     assert stored == b'{"state":"written","version":1}'  # the floor for fills stays
     assert (await client.get(url)).json() == hero
     assert (await hero_stats(client))["misses"] == misses + 1

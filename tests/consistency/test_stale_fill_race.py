@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.cache.conftest import entry_key
 from tests.support.loads import patch_loads
 from tests.support.ports import free_port
 
@@ -107,7 +108,7 @@ async def test_reader_paused_before_fill_cannot_store_row_older_than_write(
         after = await client.get(url)
         assert after.json()["version"] == 2
         assert after.json()["name"] == "Luna Moon"
-    stored = redis_server.client().get(f"tales:hero:{hero['id']}")
+    stored = redis_server.client().get(entry_key("hero", hero["id"]))
     assert b'"version":2' in stored
 
 
@@ -206,7 +207,7 @@ async def test_fill_read_before_an_epoch_move_is_not_stored(
     pause_get.resume.set()
     assert (await reader).json()["version"] == 1
     assert app.state.services.cache.stats["hero"].sets == sets  # the fill was refused
-    assert redis_server.client().get(f"tales:hero:{hero['id']}") is None
+    assert redis_server.client().get(entry_key("hero", hero["id"])) is None
 
 
 async def test_reader_joining_a_load_older_than_a_write_made_elsewhere_loads_again(

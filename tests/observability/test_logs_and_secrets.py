@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.cache.conftest import entry_key
 from tests.stampede.helpers import HERO, HEROES
 from tests.support.redis_server import RedisServer
 
@@ -157,7 +158,7 @@ async def test_logs_and_answers_carry_no_secrets_nor_child_names(
         else:
             assert not any(form in repr(response.headers) for form in CHILD_NAME_FORMS), path
 
-    entry = f"tales:hero:{hero['id']}"
+    entry = entry_key("hero", hero["id"])
     assert lines(caplog, logging.DEBUG, f"cache miss {entry}")
     assert lines(caplog, logging.DEBUG, f"cache fill {entry} ttl=")
     assert lines(caplog, logging.DEBUG, f"cache hit {entry}")

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.api import payloads
+from tests.cache.conftest import entry_key
 from tests.resilience.conftest import RECOVERY_WITHIN, THRESHOLD, Instance, Serve, eventually
 from tests.support.redis_server import RedisServer
 
@@ -43,7 +44,7 @@ async def drop_idle_redis_connections(instance: Instance) -> None:
 
 def cached_version(server: RedisServer, hero_id: str) -> int | None:
     """The version of the hero's cached entry (None: no entry, only a marker or nothing)."""
-    raw = server.client(socket_timeout=1.0).get(f"tales:hero:{hero_id}")
+    raw = server.client(socket_timeout=1.0).get(entry_key("hero", str(hero_id)))
     if raw is None or not raw.startswith(b'{"state":"entry"'):
         return None
     return int(raw.split(b'"version":', 1)[1].split(b",", 1)[0])

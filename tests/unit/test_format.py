@@ -92,24 +92,32 @@ def keys(entity: str, salt: bytes = b"salt") -> format.EntityKeys:
 def test_entity_key_families() -> None:
     hero = keys("hero")
     entry = hero.entry(HERO_ID)
-    assert entry == f"tales:hero:{HERO_ID}"
-    assert hero.lease(entry) == f"tales:lease:hero:{HERO_ID}"
-    assert (hero.epoch, hero.family) == ("tales:epoch:hero", "tales:gen:hero")
-    assert hero.generation("hero:lang:en") == "tales:gen:hero:lang:en"
+    tag = f"{{hero.{HERO_ID.int % format.ENTRY_TAGS}}}"
+    assert entry == f"tales:hero:{tag}:{HERO_ID}"
+    assert hero.lease(entry) == f"tales:lease:hero:{tag}:{HERO_ID}"
+    assert hero.epoch_of(entry) == f"tales:epoch:{tag}"
+    assert (hero.pages_epoch, hero.family) == ("tales:epoch:{hero.pages}", "tales:gen:{hero.pages}")
+    assert hero.generation("hero:lang:en") == "tales:gen:{hero.pages}:lang:en"
+    assert len(set(hero.epochs)) == format.ENTRY_TAGS + 1
+    assert hero.epoch_of(entry) in hero.epochs and hero.pages_epoch in hero.epochs
 
 
 def test_a_page_depends_on_its_most_selective_scope_and_names_the_other_filters() -> None:
     hero = keys("hero")
-    assert hero.page({}, 20, 0).base == "tales:hero:all:l20:o0"
+    assert hero.page({}, 20, 0).base == "tales:hero:{hero.pages}:all:l20:o0"
     assert hero.page({}, 20, 0).scope == "hero:all"
     both = hero.page({"language": "en", "name": "Max"}, 5, 10)
-    assert both == format.PageQuery("tales:hero:name:Max:language=en:l5:o10", "hero:name:Max")
+    assert both == format.PageQuery(
+        "tales:hero:{hero.pages}:name:Max:language=en:l5:o10", "hero:name:Max"
+    )
     assert hero.page({"language": "en"}, 20, 0).scope == "hero:lang:en"
 
 
 def test_user_values_cannot_form_patterns_or_run_into_the_next_segment() -> None:
     page = keys("hero").page({"name": "a*b:c%"}, 20, 0)
-    assert page.base == "tales:hero:name:a%2Ab%3Ac%25:l20:o0"
+    assert page.base == "tales:hero:{hero.pages}:name:a%2Ab%3Ac%25:l20:o0"
+    braces = keys("hero").page({"name": "{x}"}, 20, 0)  # no user value makes a hash tag
+    assert braces.base == "tales:hero:{hero.pages}:name:%7Bx%7D:l20:o0"
 
 
 def test_personal_values_are_keyed_hashes_in_every_key() -> None:
@@ -118,7 +126,7 @@ def test_personal_values_are_keyed_hashes_in_every_key() -> None:
     by_name = child.page({"name": "Zoë"}, 20, 0)
     for key in (exact.base, exact.scope, by_name.base, by_name.scope):
         assert "Zo" not in key and "%C3" not in key
-    assert exact.base.startswith("tales:child:exact:#")
+    assert exact.base.startswith("tales:child:{child.pages}:exact:#")
     assert exact.base.endswith(":5:female:l20:o0")
     assert by_name.scope == exact.scope  # the exact page moves with the name's scope
     assert keys("child", b"other").page({"name": "Zoë"}, 20, 0).base != by_name.base

@@ -48,13 +48,13 @@ def test_an_update_marks_the_entry_and_moves_the_lists_the_row_left_and_joined()
     )
     result = plan(change)
     assert [(m.key, m.version, m.ttl) for m in result.markers] == [
-        (f"tales:hero:{hero_id}", 4, 3600)
+        (KEYS["hero"].entry(hero_id), 4, 3600)
     ]
     assert result.counters == {
-        "tales:gen:hero:all",
-        "tales:gen:hero:name:Max",
-        "tales:gen:hero:lang:en",
-        "tales:gen:hero:lang:ru",
+        "tales:gen:{hero.pages}:all",
+        "tales:gen:{hero.pages}:name:Max",
+        "tales:gen:{hero.pages}:lang:en",
+        "tales:gen:{hero.pages}:lang:ru",
     }
     assert result.entities == {"hero"}
 
@@ -62,7 +62,7 @@ def test_an_update_marks_the_entry_and_moves_the_lists_the_row_left_and_joined()
 def test_a_create_moves_lists_only() -> None:
     result = plan(Change("hero", "create", uuid.uuid4(), 1, None, {"name": "A", "language": "en"}))
     assert result.markers == []
-    assert "tales:gen:hero:lang:en" in result.counters
+    assert "tales:gen:{hero.pages}:lang:en" in result.counters
 
 
 def test_a_delete_leaves_a_delete_marker_and_reaches_the_rows_its_cascades_changed() -> None:
@@ -79,10 +79,10 @@ def test_a_delete_leaves_a_delete_marker_and_reaches_the_rows_its_cascades_chang
     )
     result = plan(change)
     assert {(m.key, m.version) for m in result.markers} == {
-        (f"tales:child:{child_id}", DELETED_VERSION),
-        (f"tales:story:{story_id}", DELETED_VERSION),
+        (KEYS["child"].entry(child_id), DELETED_VERSION),
+        (KEYS["story"].entry(story_id), DELETED_VERSION),
     }
-    assert "tales:gen:story" in result.counters  # every story list
+    assert "tales:gen:{story.pages}" in result.counters  # every story list
     assert result.entities == {"child", "story"}
 
 
