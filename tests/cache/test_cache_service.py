@@ -37,8 +37,8 @@ async def test_delete_entries_scans_in_batches_and_keeps_markers_counters_and_ot
     kept = {
         "tales:hero:written": format.marker(3),
         "tales:hero:deleted": format.marker(format.DELETED_VERSION),
-        "tales:gen:hero:all": b"7",
-        "tales:epoch:hero": b"9",
+        "tales:gen:{hero.pages}:all": b"7",
+        "tales:epoch:{hero.pages}": b"9",
         "tales:child:1": entry,
     }
     redis.mset(kept)
