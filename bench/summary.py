@@ -237,6 +237,8 @@ def render(results: dict[str, Any]) -> str:
         ]
         for sample, body in m.get("non_2xx_samples", {}).items():
             parts.append(f"  {sample}: {body}")
+    if results.get("cluster"):
+        parts += ["", *render_cluster(results["cluster"])]
     shares = [r.get("other_cpu") or 0.0 for r in load.values()]
     if results.get("mixed"):
         shares.append(results["mixed"].get("other_cpu") or 0.0)
@@ -250,3 +252,20 @@ def render(results: dict[str, Any]) -> str:
     if results.get("errors"):
         parts += ["", "ERRORS:"] + [f"  {e}" for e in results["errors"]]
     return "\n".join(parts)
+
+
+def render_cluster(cluster: dict[str, Any]) -> list[str]:
+    """Hit ratio on a cluster vs standalone (the same mixed workload), and the failover."""
+    lines = ["Redis Cluster (3 primaries + 3 replicas) vs standalone: mixed workload, hit rate"]
+    lines.append(f"  {'mode':12}{'total':>8}{'hero':>8}{'child':>8}{'story':>8}{'req/s':>9}")
+    for mode, row in cluster["hit_rate"].items():
+        rates = "".join(f"{percent(row[k]):>8}" for k in ("total", "hero", "child", "story"))
+        lines.append(f"  {mode:12}{rates}{row['rps']:>9,.0f}")
+    f = cluster["failover"]
+    lines.append(
+        f"failover: a primary SIGKILLed under load -> replica promoted {f['promoted_s']:.2f} s, "
+        f"Redis hits again {f['failover_s']:.2f} s after the kill; non-2xx {f['non_2xx']} of "
+        f"{f['requests']}; cache operations failed (served from the database) "
+        f"{f['cache_errors']}"
+    )
+    return lines
