@@ -31,6 +31,7 @@ IDENTITY = (
     "tests/resilience/test_redis_identity.py"
     "::test_redis_restarted_from_an_older_snapshot_is_recognized_by_both_instances"
 )
+CLUSTER = "tests/cluster/test_cluster_cache.py"
 
 
 @dataclass(frozen=True)
@@ -359,6 +360,31 @@ AUTH_MUTANTS = (
 )
 
 
+CLUSTER_MUTANTS = (
+    Mutant(
+        "an entity's entries spread over hash tags (every primary of a cluster)",
+        "app/cache/format.py",
+        "self._entry_tags[entity_id.int % ENTRY_TAGS]",
+        "self._entry_tags[0]",
+        (f"{CLUSTER}::test_entries_are_cached_and_spread_over_every_primary",),
+    ),
+    Mutant(
+        "on a cluster, an invalidation runs once per slot",
+        "app/cache/service.py",
+        "        if self.cluster:\n            return cluster.per_slot(self._invalidate_slot,",
+        "        if False:\n            return cluster.per_slot(self._invalidate_slot,",
+        (f"{CLUSTER}::test_no_stale_entry_or_list_after_patch_and_delete",),
+    ),
+    Mutant(
+        "on a cluster, the admin flush deletes per slot",
+        "app/cache/service.py",
+        "        if not self.cluster:\n            return int(await self._delete_entries",
+        "        if True:\n            return int(await self._delete_entries",
+        (f"{CLUSTER}::test_admin_flush_reaches_every_primary",),
+    ),
+)
+
+
 def copy_project(target: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc")
     for name in COPIED:
@@ -373,7 +399,7 @@ def copy_project(target: Path) -> None:
 @pytest.mark.timeout(RUN_TIMEOUT + 60)
 @pytest.mark.parametrize(
     "mutant",
-    MUTANTS + NEAR_MUTANTS + AUTH_MUTANTS + IDENTITY_MUTANTS,
+    MUTANTS + NEAR_MUTANTS + AUTH_MUTANTS + IDENTITY_MUTANTS + CLUSTER_MUTANTS,
     ids=lambda m: m.mechanism,
 )
 def test_removing_the_mechanism_fails_the_test_named_for_it(mutant: Mutant, tmp_path: Path):
