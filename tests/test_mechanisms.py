@@ -376,6 +376,13 @@ CLUSTER_MUTANTS = (
         (f"{CLUSTER}::test_no_stale_entry_or_list_after_patch_and_delete",),
     ),
     Mutant(
+        "on a cluster, no node answering is a cache failure (fail-open), never a 500",
+        "app/cache/cluster.py",
+        "        except RedisClusterException as exc:\n",
+        "        except ZeroDivisionError as exc:\n",
+        (f"{CLUSTER}::test_an_unreachable_cluster_degrades_to_the_database",),
+    ),
+    Mutant(
         "on a cluster, the admin flush deletes per slot",
         "app/cache/service.py",
         "        if not self.cluster:\n            return int(await self._delete_entries",

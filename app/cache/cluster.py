@@ -32,6 +32,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 
 DEFAULT_PORT = 6379
 
@@ -43,7 +44,12 @@ SlotCall = Callable[[list[T], list[str], Any], Awaitable[Any]]
 
 class BoundedRedisCluster(RedisCluster):
     """RedisCluster with at most `bound` commands in flight, each waiting at most `wait`
-    seconds for its turn (redis-py's cluster pools raise instead of waiting)."""
+    seconds for its turn (redis-py's cluster pools raise instead of waiting).
+
+    redis-py raises `RedisClusterException`, which is not a `RedisError`, when no node
+    answers while the slot map is read (e.g. during a failover on a slow machine); it is
+    raised as a `ConnectionError` here, so that the guard treats it as any Redis failure
+    (fail-open, breaker) instead of letting it reach a request or end the repair task."""
 
     def __init__(self, *, bound: int, wait: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -58,6 +64,8 @@ class BoundedRedisCluster(RedisCluster):
             raise RedisConnectionError("no free Redis connection in time") from exc
         try:
             return await super().execute_command(*args, **kwargs)
+        except RedisClusterException as exc:
+            raise RedisConnectionError(f"cluster unavailable: {exc}") from exc
         finally:
             self._turns.release()
 

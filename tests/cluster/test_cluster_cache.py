@@ -141,3 +141,23 @@ async def test_the_near_cache_follows_writes_of_another_instance(
         await cluster_api.patch("hero", hero["id"], {"name": "After"})
         response, near = await get(other.app, other.http, path)
         assert response.json()["name"] == "After" and not near
+
+
+async def test_an_unreachable_cluster_degrades_to_the_database(
+    postgresql_database_url: str,
+) -> None:
+    """No node answers: redis-py's RedisClusterException (not a RedisError) must be a cache
+    failure like any other — the service answers from the database, never a 500."""
+    nowhere = RedisClusterServers()  # ports chosen, nothing started
+    try:
+        async with cluster_app(postgresql_database_url, nowhere) as api:
+            hero = await api.create("hero", {**HERO, "name": "Alone"})
+            for _ in range(3):
+                response = await api.get("hero", hero["id"])
+                assert response.status_code == 200, response.text
+            page = await api.list("hero")
+            assert [item["id"] for item in page["items"]] == [hero["id"]]
+            assert (await api.http.get("/health/ready")).json()["status"] == "degraded"
+            assert (await api.stats())["total"]["errors"] > 0
+    finally:
+        nowhere.close()
