@@ -49,7 +49,10 @@ class BoundedRedisCluster(RedisCluster):
     redis-py raises `RedisClusterException`, which is not a `RedisError`, when no node
     answers while the slot map is read (e.g. during a failover on a slow machine); it is
     raised as a `ConnectionError` here, so that the guard treats it as any Redis failure
-    (fail-open, breaker) instead of letting it reach a request or end the repair task."""
+    (fail-open, breaker) instead of letting it reach a request or end the repair task. So
+    is the AttributeError redis-py raises when a failure elsewhere closed (`aclose`, or
+    `disconnect_free_connections`) the connection a command was being written to (seen
+    under load during a failover: `'NoneType' object has no attribute 'writelines'`)."""
 
     def __init__(self, *, bound: int, wait: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -66,6 +69,8 @@ class BoundedRedisCluster(RedisCluster):
             return await super().execute_command(*args, **kwargs)
         except RedisClusterException as exc:
             raise RedisConnectionError(f"cluster unavailable: {exc}") from exc
+        except AttributeError as exc:  # redis-py: a connection closed under a command in flight
+            raise RedisConnectionError(f"connection closed during the command: {exc}") from exc
         finally:
             self._turns.release()
 
