@@ -4,6 +4,7 @@ TTL setting, statistics and flush, without a line changed in app/cache or app/co
 
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -12,6 +13,8 @@ from sqlalchemy import String
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.cache.format import EntityKeys
+from app.cache.keys import KeyEncoder
 from app.core.database import Base
 from app.core.models import EntityModel
 from app.core.registry import EntitySpec, Filter, Registry
@@ -110,7 +113,7 @@ async def test_a_declared_entity_gets_crud(widget_api: httpx.AsyncClient) -> Non
 
 
 async def test_a_declared_entity_is_cached_with_its_own_ttl(
-    widget_api: httpx.AsyncClient, clean_redis: RedisServer
+    widgets: EntitySpec, widget_api: httpx.AsyncClient, clean_redis: RedisServer
 ) -> None:
     client = widget_api
     widget = (await client.post(WIDGETS, json={"name": "cog", "colour": "red"})).json()
@@ -120,7 +123,8 @@ async def test_a_declared_entity_is_cached_with_its_own_ttl(
     assert (await client.get(url)).json() == widget
     after = await widget_stats(client)
     assert (after["hits"], after["misses"]) == (before["hits"] + 1, before["misses"])
-    ttl = clean_redis.client().ttl(f"tales:widget:{widget['id']}")
+    key = EntityKeys(widgets, "tales:", KeyEncoder()).entry(UUID(widget["id"]))
+    ttl = clean_redis.client().ttl(key)
     assert 70 <= ttl <= 77
 
 
