@@ -210,9 +210,11 @@ async def test_a_generated_salt_lost_by_redis_is_offered_again_or_replaced(
         assert cache.keys["child"].page({"name": CHILD_NAME}, 20, 0).base == page
 
         redis.set(salt_key, b"0123456789abcdef" * 4)  # another process got there first
-        epoch = redis.get("tales:epoch:hero")
+        hero_key = cache.keys["hero"].entry(uuid.UUID(int=1))
+        epoch_key = cache.keys["hero"].epoch_of(hero_key)
+        epoch = redis.get(epoch_key)
         cache.guard.epochs_moved()
         await eventually(lambda: cache.encoder.salt == b"0123456789abcdef" * 4)
         assert cache.keys["child"].page({"name": CHILD_NAME}, 20, 0).base != page
-        await cache.peek_entry("hero", cache.keys["hero"].entry(uuid.UUID(int=1)))
-        assert redis.get("tales:epoch:hero") != epoch  # moved before this read
+        await cache.peek_entry("hero", hero_key)
+        assert redis.get(epoch_key) != epoch  # moved before this read

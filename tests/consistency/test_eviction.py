@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from app.cache.format import EntityKeys
+from app.cache.keys import KeyEncoder
+from app.entities import ENTITIES
 from tests.consistency.test_randomized_consistency import (
     CacheHits,
     Ledger,
@@ -125,5 +128,6 @@ async def test_no_stale_read_on_a_redis_that_evicts(
         assert int(used["maxmemory"]) == MAXMEMORY
         assert used["maxmemory_policy"] == POLICY
         # the keys whose loss would be unsafe have no TTL: the policy never evicts them
-        for key in ("tales:epoch:hero", "tales:gen:hero", "tales:salt"):
+        hero = EntityKeys(ENTITIES["hero"], "tales:", KeyEncoder())
+        for key in (*hero.epochs, hero.family, "tales:salt"):
             assert await pressure.redis.ttl(key) == -1, key

@@ -22,6 +22,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
+from tests.cache.conftest import entry_key
 from tests.consistency.test_stale_fill_race import (
     HERO,
     HEROES,
@@ -155,7 +156,7 @@ async def test_a_paused_reader_cannot_fill_after_a_write_even_if_the_marker_was_
     patch_loads(monkeypatch, pause.wrap, "get")
     async with cached_instance(**settings()) as (app, client):
         hero, url = await create_hero_then_arm(client, pause)
-        key = f"tales:hero:{hero['id']}"
+        key = entry_key("hero", hero["id"])
         reader = await start_paused_read(client, pause, url)  # read version 1, not stored
 
         write = await client.patch(url, json={"name": "Io Moon"})
@@ -187,7 +188,7 @@ async def test_a_paused_reader_cannot_fill_after_a_manual_demotion_and_eviction(
         assert (await client.get(url)).status_code == 200  # cached: something to demote
         pause.armed = True
         redis = redis_server.client()
-        key = f"tales:hero:{hero['id']}"
+        key = entry_key("hero", hero["id"])
         redis.delete(key)  # a miss again, so that the next reader loads (and pauses)
         reader = await start_paused_read(client, pause, url)
         assert redis.get(lease_key(hero["id"])) is not None
