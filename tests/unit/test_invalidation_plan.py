@@ -93,5 +93,5 @@ def test_without_a_known_salt_a_child_write_moves_every_child_list() -> None:
     child_id = uuid.uuid4()
     change = Change("child", "create", child_id, 1, None, {"name": "Zoë", "age": 5})
     result = plan_invalidation([change], RULES, unsalted, TTLS)
-    assert result.counters == {"tales:gen:child:all", "tales:gen:child"}
+    assert result.counters == {"tales:gen:{child.pages}:all", "tales:gen:{child.pages}"}
     assert not [key for key in result.counters if "#" in key or "Zo" in key]
