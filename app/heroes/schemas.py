@@ -7,13 +7,15 @@ from app.core.schemas import (
     Gender,
     InputModel,
     Language,
+    NoNul,
+    StrictInt,
     StrList,
     patch_model,
 )
 
-Name = Annotated[str, Field(min_length=1, max_length=100)]
-Age = Annotated[int, Field(ge=0, le=1000)]
-Appearance = Annotated[str, Field(max_length=2000)]
+Name = Annotated[str, Field(min_length=1, max_length=100), NoNul()]
+Age = Annotated[StrictInt, Field(ge=0, le=1000)]
+Appearance = Annotated[str, Field(max_length=2000), NoNul()]
 
 
 class HeroCreate(InputModel):
