@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from app.api.access import protect
 from app.api.admin import admin_router
-from app.api.contract import operation_id
+from app.api.contract import operation_id, publish_openapi
 from app.api.dependencies import RepositoryFactory, Services
 from app.api.entities import entity_router
 from app.api.health import router as health_router
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, registry: Registry = ENTITIES) 
     for spec in registry:
         app.include_router(entity_router(spec))
     install_method_not_allowed(app)
+    publish_openapi(app)
     # The near cache's lean path goes in front of the whole stack (FastAPI's own error,
     # telemetry and body-limit middlewares included): a near hit runs none of it. The
     # access check goes in front of that: no answer, cached or not, before it.

@@ -4,7 +4,7 @@ operation ids. The routes use these declarations; the service enforces what they
 
 from typing import Annotated, Any
 
-from fastapi import Header
+from fastapi import FastAPI, Header
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
@@ -76,3 +76,36 @@ def operation_id(route: APIRoute) -> str:
     """The route's name (`list_heroes`, `get_hero`, `rate_story`): a generated client's
     function names, grouped by the route's tag (`heroes.list_heroes`)."""
     return route.name
+
+
+def without_null_parameters(document: dict[str, Any]) -> dict[str, Any]:
+    """An optional header or query parameter is left out, never null (a query string or a
+    header cannot carry a JSON null): its schema loses the `null` branch pydantic gives an
+    optional value, which a client or a fuzzer would otherwise send as the text "null"."""
+    for path in document.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                branches = schema.get("anyOf")
+                if branches is None:
+                    continue
+                kept = [branch for branch in branches if branch != {"type": "null"}]
+                if len(kept) == 1:
+                    del schema["anyOf"]
+                    schema.update(kept[0])
+                else:
+                    schema["anyOf"] = kept
+    return document
+
+
+def publish_openapi(app: FastAPI) -> None:
+    """Serve the document through `without_null_parameters`, built on first request as
+    FastAPI's own (`app.openapi` is FastAPI's documented hook for a custom document)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = without_null_parameters(build())
+        return app.openapi_schema
+
+    vars(app)["openapi"] = openapi  # the instance's hook (mypy forbids assigning a method)

@@ -19,11 +19,13 @@ A request that a route serves pays one dict lookup; no route is scanned per requ
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
+from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
-from starlette.routing import BaseRoute, Match, compile_path
+from starlette.routing import BaseRoute, Match, NoMatchFound, compile_path
 from starlette.types import Receive, Scope, Send
 
 #: The order methods are listed in `Allow`.
@@ -84,6 +86,9 @@ class MethodNotAllowed(BaseRoute):
         if served is None or scope["method"] in served.methods:
             return Match.NONE, {}
         return Match.FULL, {ALLOW_SCOPE_KEY: served.allow}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)  # names no route: url_for looks further
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         raise HTTPException(405, headers={"Allow": scope[ALLOW_SCOPE_KEY]})

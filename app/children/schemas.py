@@ -6,14 +6,14 @@ from app.core.schemas import (
     EntityRead,
     Gender,
     InputModel,
+    JsonInteger,
     NoNul,
-    StrictInt,
     StrList,
     patch_model,
 )
 
 Name = Annotated[str, Field(min_length=1, max_length=100), NoNul()]
-Age = Annotated[StrictInt, Field(ge=1, le=17)]
+Age = Annotated[int, Field(ge=1, le=17), JsonInteger()]
 AgeCategory = Annotated[str, Field(pattern=r"^[0-9]{1,2}-[0-9]{1,2}$", examples=["3-5"]), NoNul()]
 
 

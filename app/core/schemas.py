@@ -2,7 +2,7 @@
 
 Every rule a write schema enforces is also stated in the JSON schema it publishes (the
 OpenAPI document): lengths, ranges, enums and patterns, NUL exclusion included (`NoNul`).
-Numbers are strict: a JSON body's integer must be a JSON integer (`StrictInt`: no boolean,
+Numbers are strict: a JSON body's integer must be a JSON integer (`JsonInteger`: no boolean,
 no string, no float), a query string's integer a plain decimal (`QueryInt`).
 """
 
@@ -23,7 +23,6 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
-    Strict,
     StringConstraints,
     create_model,
     field_validator,
@@ -74,8 +73,26 @@ class NoNul:
         return json_schema
 
 
-StrictInt = Annotated[int, Strict()]
-"""An integer in a JSON body: a JSON integer, never a boolean, a string or a float."""
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integers include `13.0` (a number with a zero fraction); nothing else
+    becomes one: no boolean, no string, no fraction (refused by `Strict`)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class JsonInteger:
+    """Marks an integer of a JSON body, after its constraints (`Annotated[int, Field(ge=1),
+    JsonInteger()]`, so that they stay stated in the JSON schema): a JSON integer (13 or
+    13.0), never a boolean, a string or a number with a fraction."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        strict: Any = {**handler(source), "strict": True}
+        return core_schema.no_info_before_validator_function(_json_integer, strict)
+
 
 _DECIMAL = re.compile(r"[0-9]{1,18}")
 

@@ -6,15 +6,15 @@ from app.core.schemas import (
     EntityRead,
     Gender,
     InputModel,
+    JsonInteger,
     Language,
     NoNul,
-    StrictInt,
     StrList,
     patch_model,
 )
 
 Name = Annotated[str, Field(min_length=1, max_length=100), NoNul()]
-Age = Annotated[StrictInt, Field(ge=0, le=1000)]
+Age = Annotated[int, Field(ge=0, le=1000), JsonInteger()]
 Appearance = Annotated[str, Field(max_length=2000), NoNul()]
 
 

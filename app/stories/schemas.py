@@ -7,10 +7,10 @@ from app.core.schemas import (
     EntityRead,
     Gender,
     InputModel,
+    JsonInteger,
     JsonObject,
     Language,
     NoNul,
-    StrictInt,
     StrList,
     patch_model,
 )
@@ -20,8 +20,8 @@ Content = Annotated[str, Field(max_length=100_000), NoNul()]
 Moral = Annotated[str, Field(max_length=5000), NoNul()]
 ChildName = Annotated[str, Field(min_length=1, max_length=100), NoNul()]
 AgeCategory = Annotated[str, Field(pattern=r"^[0-9]{1,2}-[0-9]{1,2}$"), NoNul()]
-StoryLength = Annotated[StrictInt, Field(ge=1, le=60, description="minutes")]
-Rating = Annotated[StrictInt, Field(ge=1, le=10)]
+StoryLength = Annotated[int, Field(ge=1, le=60, description="minutes"), JsonInteger()]
+Rating = Annotated[int, Field(ge=1, le=10), JsonInteger()]
 ModelName = Annotated[str, Field(min_length=1, max_length=100), NoNul()]
 # http(s), then no whitespace and no NUL
 AudioUrl = Annotated[
