@@ -9,7 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 ETAG_PATTERN = r'(?:W/)?"[\x21\x23-\x7e]*"'
 #: What If-Match and If-None-Match must hold: `*` or a comma-separated list of entity tags.
 #: Stated in the OpenAPI document and enforced (422) by the routes and the near front alike.
-ETAG_LIST_PATTERN = rf"^[ \t]*(?:\*|{ETAG_PATTERN}(?:[ \t]*,[ \t]*{ETAG_PATTERN})*)[ \t]*$"
+#: (No whitespace around it: HTTP parsers strip it before the app sees the value.)
+ETAG_LIST_PATTERN = rf"^(?:\*|{ETAG_PATTERN}(?:[ \t]*,[ \t]*{ETAG_PATTERN})*)$"
 ETAG_LIST = re.compile(ETAG_LIST_PATTERN)
 
 
