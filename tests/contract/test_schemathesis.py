@@ -98,7 +98,7 @@ def test_schemathesis_finds_nothing(service: ServiceProcess, tmp_path: Path) -> 
     }
     run = subprocess.run(
         schemathesis_command(service.url, SEED, MAX_EXAMPLES, tmp_path / "report"),
-        cwd=ROOT,
+        cwd=tmp_path,  # its .schemathesis/ working files stay out of the tree
         env=env,
         capture_output=True,
         text=True,
