@@ -1,7 +1,8 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic.config import JsonDict
 
 from app.core.schemas import (
     EntityRead,
@@ -36,7 +37,17 @@ class AudioFile(InputModel):
     metadata: JsonObject = {}
 
 
+#: The snapshot rule as JSON Schema states it: with a child_id, the snapshot fields are null
+#: or absent. (A PATCH also depends on the stored story's child: its description says so.)
+SNAPSHOT_RULE: JsonDict = {
+    "if": {"properties": {"child_id": {"type": "string"}}, "required": ["child_id"]},
+    "then": {"properties": {name: {"type": "null"} for name in SNAPSHOT_FIELDS}},
+}
+
+
 class StoryCreate(InputModel):
+    model_config = ConfigDict(json_schema_extra=SNAPSHOT_RULE)
+
     title: Title
     content: Content
     moral: Moral = ""
