@@ -108,4 +108,4 @@ def publish_openapi(app: FastAPI) -> None:
             app.openapi_schema = without_null_parameters(build())
         return app.openapi_schema
 
-    vars(app)["openapi"] = openapi  # the instance's hook (mypy forbids assigning a method)
+    setattr(app, "openapi", openapi)  # noqa: B010 (mypy refuses assigning to a method)
