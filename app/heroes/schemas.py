@@ -6,14 +6,16 @@ from app.core.schemas import (
     EntityRead,
     Gender,
     InputModel,
+    JsonInteger,
     Language,
+    NoNul,
     StrList,
     patch_model,
 )
 
-Name = Annotated[str, Field(min_length=1, max_length=100)]
-Age = Annotated[int, Field(ge=0, le=1000)]
-Appearance = Annotated[str, Field(max_length=2000)]
+Name = Annotated[str, Field(min_length=1, max_length=100), NoNul()]
+Age = Annotated[int, Field(ge=0, le=1000), JsonInteger()]
+Appearance = Annotated[str, Field(max_length=2000), NoNul()]
 
 
 class HeroCreate(InputModel):

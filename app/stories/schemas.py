@@ -1,36 +1,53 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic.config import JsonDict
 
 from app.core.schemas import (
     EntityRead,
     Gender,
     InputModel,
+    JsonInteger,
     JsonObject,
     Language,
+    NoNul,
     StrList,
     patch_model,
 )
 
-Title = Annotated[str, Field(min_length=1, max_length=300)]
-Content = Annotated[str, Field(max_length=100_000)]
-Moral = Annotated[str, Field(max_length=5000)]
-ChildName = Annotated[str, Field(min_length=1, max_length=100)]
-AgeCategory = Annotated[str, Field(pattern=r"^[0-9]{1,2}-[0-9]{1,2}$")]
-StoryLength = Annotated[int, Field(ge=1, le=60, description="minutes")]
-Rating = Annotated[int, Field(ge=1, le=10)]
-ModelName = Annotated[str, Field(min_length=1, max_length=100)]
+Title = Annotated[str, Field(min_length=1, max_length=300), NoNul()]
+Content = Annotated[str, Field(max_length=100_000), NoNul()]
+Moral = Annotated[str, Field(max_length=5000), NoNul()]
+ChildName = Annotated[str, Field(min_length=1, max_length=100), NoNul()]
+AgeCategory = Annotated[str, Field(pattern=r"^[0-9]{1,2}-[0-9]{1,2}$"), NoNul()]
+StoryLength = Annotated[int, Field(ge=1, le=60, description="minutes"), JsonInteger()]
+Rating = Annotated[int, Field(ge=1, le=10), JsonInteger()]
+ModelName = Annotated[str, Field(min_length=1, max_length=100), NoNul()]
+# http(s), then no whitespace and no NUL
+AudioUrl = Annotated[
+    str, Field(min_length=1, max_length=2000, pattern=r"^https?://[^\s\x00]+$"), NoNul()
+]
 SNAPSHOT_FIELDS = ("child_name", "age_category", "child_gender", "child_interests")
 
 
 class AudioFile(InputModel):
-    url: Annotated[str, Field(min_length=1, max_length=2000, pattern=r"^https?://\S+$")]
-    provider: Annotated[str, Field(min_length=1, max_length=100)]
+    url: AudioUrl
+    provider: Annotated[str, Field(min_length=1, max_length=100), NoNul()]
     metadata: JsonObject = {}
 
 
+#: The snapshot rule as JSON Schema states it: with a child_id, the snapshot fields are null
+#: or absent. (A PATCH also depends on the stored story's child: its description says so.)
+SNAPSHOT_RULE: JsonDict = {
+    "if": {"properties": {"child_id": {"type": "string"}}, "required": ["child_id"]},
+    "then": {"properties": {name: {"type": "null"} for name in SNAPSHOT_FIELDS}},
+}
+
+
 class StoryCreate(InputModel):
+    model_config = ConfigDict(json_schema_extra=SNAPSHOT_RULE)
+
     title: Title
     content: Content
     moral: Moral = ""
@@ -68,9 +85,11 @@ class RatingUpdate(InputModel):
 
 
 class AudioFileRead(InputModel):
+    """As written; `metadata` defaults as on a write (rows stored without it read back)."""
+
     url: str
     provider: str
-    metadata: dict[str, Any]
+    metadata: dict[str, Any] = {}
 
 
 class StoryRead(EntityRead):
