@@ -348,21 +348,32 @@ class CacheService:
 
     # -- invalidation ----------------------------------------------------------------------
     async def invalidate(
-        self, entity: str, markers: Sequence[Marker], counters: Iterable[str], touched: set[str]
+        self,
+        entity: str,
+        markers: Sequence[Marker],
+        counters: Iterable[str],
+        touched: Iterable[str],
+        *,
+        owe: bool = True,
     ) -> bool:
         """Post-write markers and list generation moves, in one round trip (and, with near
         caches, their confirmation).
 
-        When it cannot be sent, the epochs of the `touched` entities move before Redis is
-        read again, so nothing this write made stale is ever served.
+        When it cannot be sent (or its answer did not come), it is owed: sent again before
+        this process reads Redis again (`RedisGuard.owe`), so nothing this write made stale
+        is served here; its outbox row makes every other process apply it too. `owe=False`:
+        the caller keeps it (the outbox repairer retries its rows itself).
         """
         ordered = sorted(set(counters))
         keys = [*(m.key for m in markers), *ordered]
         sent = await self.publisher.run(
             entity, keys, lambda redis, near: self._invalidate(redis, markers, ordered, near)
         )
-        if not sent:
-            self.guard.lost_invalidation(touched)
+        if not sent and owe:
+            self.guard.owe(
+                lambda redis: self._invalidate(redis, markers, ordered, self.publisher.args(keys)),
+                touched,
+            )
         return sent
 
     def lease_of(self, key: str) -> str:
