@@ -83,7 +83,7 @@ def create_app(
         outbox = None
         if cache.enabled:
             outbox = Outbox(session_factory, cache, settings.cache_repair_bound_ms)
-            outbox.start()
+            await outbox.start()
         metrics = CollectorRegistry(auto_describe=True)
         metrics.register(CacheStatsCollector(cache.stats, cache.breaker_state))
         app.state.services = Services(

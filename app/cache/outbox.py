@@ -36,7 +36,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.cache.breaker import BreakerState
 from app.cache.invalidation import InvalidationPlan
 from app.cache.service import CacheService, Marker
 from app.core.database import Base, UTCDateTime, utcnow
@@ -127,7 +126,13 @@ class Outbox:
     def _session(self) -> AsyncSession:
         return self._session_factory(info={OUTBOX_SESSION: True})
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Apply every row left (by processes that died or shut down) before serving, then
+        repair every `interval`."""
+        try:
+            await self.repair(all_rows=True)
+        except DATABASE_ERRORS as exc:
+            logger.warning("cache outbox: not repaired at start (%s)", type(exc).__name__)
         self._task = asyncio.create_task(self._run(), name="cache-outbox-repairer")
 
     async def stop(self) -> None:
@@ -162,12 +167,14 @@ class Outbox:
             await session.execute(delete(OutboxRow).where(OutboxRow.id.in_(ids)))
         self.stats.deleted += len(ids)
 
-    async def repair(self) -> int:
-        """Apply and delete the rows older than `age` (oldest first); returns how many. Stops
-        at the first that cannot be sent (Redis unusable): those stay."""
+    async def repair(self, *, all_rows: bool = False) -> int:
+        """Apply and delete the rows older than `age` (`all_rows`: every row; at start-up,
+        before serving), oldest first; returns how many. Stops at the first that cannot be
+        sent: those stay. A process whose Redis calls fail leaves the rows to the others (it
+        would hold their locks for a deadline)."""
         total = 0
-        while self.cache.breaker.state is BreakerState.closed:
-            repaired, more = await self._repair_batch()
+        while self.cache.healthy:
+            repaired, more = await self._repair_batch(timedelta(0) if all_rows else self.age)
             total += repaired
             if not more:
                 break
@@ -176,11 +183,11 @@ class Outbox:
             logger.info("cache outbox: %d invalidations repaired", total)
         return total
 
-    async def _repair_batch(self) -> tuple[int, bool]:
+    async def _repair_batch(self, age: timedelta) -> tuple[int, bool]:
         async with self._session() as session, session.begin():
             stmt = (
                 select(OutboxRow)
-                .where(OutboxRow.created_at < utcnow() - self.age)
+                .where(OutboxRow.created_at <= utcnow() - age)
                 .order_by(OutboxRow.created_at)
                 .limit(REPAIR_BATCH)
             )
@@ -190,10 +197,7 @@ class Outbox:
             done: list[uuid.UUID] = []
             for row in rows:
                 plan = decode(row.payload)
-                sent = await self.cache.invalidate(
-                    row.entity, plan.markers, plan.counters, plan.entities, owe=False
-                )
-                if not sent:
+                if not await self.cache.repair(row.entity, plan.markers, plan.counters):
                     break
                 done.append(row.id)
             if done:

@@ -28,7 +28,7 @@ from app.cache.connection import (
     secrets_of,
     subscriber,
 )
-from app.cache.guard import FAILED, REDIS_ERRORS, RedisGuard
+from app.cache.guard import FAILED, REDIS_ERRORS, RedisGuard, Replay
 from app.cache.identity import DatasetIdentity
 from app.cache.keys import KeyEncoder, escape_glob
 from app.cache.near.bus import InvalidationBus
@@ -353,27 +353,21 @@ class CacheService:
         markers: Sequence[Marker],
         counters: Iterable[str],
         touched: Iterable[str],
-        *,
-        owe: bool = True,
     ) -> bool:
         """Post-write markers and list generation moves, in one round trip (and, with near
         caches, their confirmation).
 
         When it cannot be sent (or its answer did not come), it is owed: sent again before
         this process reads Redis again (`RedisGuard.owe`), so nothing this write made stale
-        is served here; its outbox row makes every other process apply it too. `owe=False`:
-        the caller keeps it (the outbox repairer retries its rows itself).
+        is served here; its outbox row makes every other process apply it too.
         """
         ordered = sorted(set(counters))
         keys = [*(m.key for m in markers), *ordered]
         sent = await self.publisher.run(
             entity, keys, lambda redis, near: self._invalidate(redis, markers, ordered, near)
         )
-        if not sent and owe:
-            self.guard.owe(
-                lambda redis: self._invalidate(redis, markers, ordered, self.publisher.args(keys)),
-                touched,
-            )
+        if not sent:
+            self.guard.owe(self._resend(markers, ordered, keys), touched)
         return sent
 
     def lease_of(self, key: str) -> str:
@@ -382,6 +376,25 @@ class CacheService:
             if key.startswith(keys.namespace):
                 return keys.lease(key)
         raise KeyError(key)
+
+    def _resend(self, markers: Sequence[Marker], counters: list[str], keys: list[str]) -> Replay:
+        """The invalidation sent again: published to near caches, waited for by nobody (they
+        hear it, or stop serving within their lease)."""
+        return lambda redis: self._invalidate(redis, markers, counters, self.publisher.args(keys))
+
+    async def repair(self, entity: str, markers: Sequence[Marker], counters: Iterable[str]) -> bool:
+        """Send a write's invalidation again for the outbox repairer (one round trip); False:
+        not sent (the row stays)."""
+        ordered = sorted(set(counters))
+        resend = self._resend(markers, ordered, [*(m.key for m in markers), *ordered])
+        return await self.guard.run(entity, resend) is not FAILED
+
+    @property
+    def healthy(self) -> bool:
+        """Redis answered the last call and this process owes nothing: it may repair others'."""
+        return self.breaker.state is BreakerState.closed and not (
+            self.breaker.failures or self.guard.owed
+        )
 
     def _invalidate(
         self,
