@@ -434,6 +434,15 @@ class CacheService:
         """The guard's epoch move after an outage: published, not waited for."""
         return self._invalidate(redis, [], epochs, self.publisher.args(epochs))
 
+    def data_lost(self) -> None:
+        """Redis is known to have lost writes (e.g. its identity changed: restarted from an
+        older snapshot, failed over to a lagging replica): near copies go now, and every
+        entity's epoch moves before Redis is read again. The one epoch move on evidence of a
+        loss; its cost (the whole cache cold) is measured by `python -m bench.outbox`."""
+        if self.near is not None:
+            self.near.drop_all()
+        self.guard.data_lost()
+
     async def demote(self, entity: str, keys: Sequence[str]) -> bool:
         """Stop serving these entries; their versions stay as the floor for fills."""
         ttl = self.ttls[entity]
