@@ -156,6 +156,8 @@ class Outbox:
                 if not self._failing:
                     logger.warning("cache outbox: database unavailable (%s)", type(exc).__name__)
                 self._failing = True
+            except Exception:  # the repairer must outlive a fault of one pass
+                logger.exception("cache outbox: repair pass failed")
             else:
                 self._failing = False
 
