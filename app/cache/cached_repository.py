@@ -112,7 +112,8 @@ class CachedRepository:
         except SaltUnknown:
             entities = {c.entity for c in changes} | {r.entity for c in changes for r in c.related}
             return InvalidationPlan(
-                counters={cache.keys[entity].epoch for entity in entities}, entities=entities
+                counters={key for entity in entities for key in cache.keys[entity].epochs},
+                entities=entities,
             )
 
     async def _invalidate(
