@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from alembic import context
+from app.cache import outbox  # noqa: F401  (the cache_outbox table)
 from app.core.database import MIGRATION_LOCK_KEY, Base, create_engine
 from app.core.settings import load_settings
 from app.entities import ENTITIES  # every entity's model, so Base.metadata knows all tables

@@ -26,11 +26,12 @@ from app.api.metrics import router as metrics_router
 from app.api.near_front import NearFront, NearSlot
 from app.api.security_docs import document_security
 from app.cache.cached_repository import CachedRepository, CacheLayer
+from app.cache.outbox import Outbox
 from app.cache.service import CacheService
 from app.cache.stats import CacheStatsCollector
 from app.core import access_log
 from app.core import settings as core_settings
-from app.core.database import UnitOfWork, create_engine, create_session_factory
+from app.core.database import AfterCommit, UnitOfWork, create_engine, create_session_factory
 from app.core.errors import install_error_handlers
 from app.core.gc import freeze_startup_objects
 from app.core.http import BodySizeLimit
@@ -46,15 +47,18 @@ def load_settings(registry: Registry = ENTITIES, **overrides: Any) -> Settings:
     return core_settings.load_settings(registry, **overrides)
 
 
-def build_repositories(registry: Registry, cache: CacheService) -> dict[str, RepositoryFactory]:
-    """Per entity, a factory giving this request's repository: cached when Redis is enabled."""
+def build_repositories(
+    registry: Registry, cache: CacheService, outbox: Outbox | None
+) -> dict[str, RepositoryFactory]:
+    """Per entity, a factory giving this request's repository: cached when Redis is enabled
+    (then `outbox` records every write's invalidation)."""
 
     def plain(spec: EntitySpec, uow: UnitOfWork) -> SQLAlchemyRepository:
         return SQLAlchemyRepository(spec, registry, uow)
 
-    if not cache.enabled:
+    if outbox is None:
         return {spec.name: partial(plain, spec) for spec in registry}
-    layer = CacheLayer(cache, registry)
+    layer = CacheLayer(cache, registry, outbox)
 
     def cached(spec: EntitySpec, uow: UnitOfWork) -> CachedRepository:
         return CachedRepository(plain(spec, uow), layer)
@@ -62,25 +66,38 @@ def build_repositories(registry: Registry, cache: CacheService) -> dict[str, Rep
     return {spec.name: partial(cached, spec) for spec in registry}
 
 
-def create_app(settings: Settings | None = None, registry: Registry = ENTITIES) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    registry: Registry = ENTITIES,
+    *,
+    pause_after_commit: AfterCommit | None = None,
+) -> FastAPI:
+    """The app; `pause_after_commit` is a test hook (see `UnitOfWork`), never set in service."""
     settings = settings or load_settings(registry)
     near = NearSlot()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        session_factory = create_session_factory(engine)
         cache = CacheService(settings, registry)
         await cache.warm_up()
+        outbox = None
+        if cache.enabled:
+            outbox = Outbox(session_factory, cache, settings.cache_repair_bound_ms)
+            await outbox.start()
         metrics = CollectorRegistry(auto_describe=True)
         metrics.register(CacheStatsCollector(cache.stats, cache.breaker_state))
         app.state.services = Services(
             settings=settings,
             registry=registry,
             engine=engine,
-            session_factory=create_session_factory(engine),
+            session_factory=session_factory,
             cache=cache,
-            repositories=build_repositories(registry, cache),
+            repositories=build_repositories(registry, cache, outbox),
             metrics=metrics,
+            outbox=outbox,
+            pause_after_commit=pause_after_commit,
         )
         near.bus, near.stats = cache.near, cache.stats
         freeze_startup_objects()
@@ -88,7 +105,9 @@ def create_app(settings: Settings | None = None, registry: Registry = ENTITIES) 
             yield
         finally:
             near.bus = None
-            await cache.close()
+            if outbox is not None:
+                await outbox.stop()  # rows it could not apply stay for the other processes
+            await cache.close()  # owed invalidations are tried once more
             await engine.dispose()
 
     app = FastAPIOffline(

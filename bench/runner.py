@@ -33,7 +33,7 @@ from bench.config import ROOT
 if str(ROOT) not in sys.path:  # `tests.support` and `app` are imported from the repo root
     sys.path.insert(0, str(ROOT))
 
-from bench import auth_hit, client, cluster, hitpath, scenarios
+from bench import auth_hit, client, cluster, hitpath, outbox, scenarios
 from bench.chart import write_chart
 from bench.config import PATHS, RESULTS_DIR, BenchConfig
 from bench.cpu import CpuProbe
@@ -258,6 +258,7 @@ SCENARIOS: list[tuple[str, Callable[[scenarios.Context], None]]] = [
     ("Redis Cluster", cluster.cluster_rows),  # its own cluster and app processes
     ("degradation", scenarios.degradation),
     ("Redis hung", scenarios.hung),
+    ("outbox", outbox.outbox),  # write cost of the outbox, cost of a false alarm
     ("without cache, again", scenarios.baseline_again),  # drift of the machine over the run
     ("yardstick, again", scenarios.yardstick_again),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 from bench.auth_hit import render_auth_hit
 from bench.config import LIST_QUERY, PATHS
 from bench.hitpath_summary import compute_hitpath_ratios, render_hitpath
+from bench.outbox import render as render_outbox
 from bench.report import fmt, percent, ratio, table, times
 
 NOISY = 0.10  # other processes' CPU share above which a run is flagged
@@ -223,6 +224,7 @@ def render(results: dict[str, Any]) -> str:
         checks_table(results),
         *render_hitpath(results),
         *render_auth_hit(results),
+        *(render_outbox(results["outbox"]) if results.get("outbox") else []),
     ]
     if results.get("mixed"):
         m = results["mixed"]

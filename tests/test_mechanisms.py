@@ -33,6 +33,7 @@ IDENTITY = (
 )
 CLUSTER = "tests/cluster/test_cluster_cache.py"
 CONTRACT = "tests/contract/test_http_contract.py"
+OUTBOX = "tests/resilience/test_outbox.py"
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ MUTANTS = (
         "app/cache/service.py",
         "if epoch is not None and value.startswith(format.entry_head(epoch)):",
         "if value.startswith(format.ENTRY_STATE_HEAD):",
-        (f"{OUTAGE}::test_write_during_redis_hang_is_read_back_after_resume",),
+        (f"{OUTAGE}::test_redis_restarted_from_an_older_snapshot_is_not_served_after_the_outage",),
     ),
     Mutant(
         "access log lines carry no query string (a child's name)",
@@ -141,9 +142,9 @@ MUTANTS = (
         ),
     ),
     Mutant(
-        "a lost invalidation moves the epochs before Redis is read again",
+        "an invalidation that failed is sent again before Redis is read again",
         "app/cache/service.py",
-        "            self.guard.lost_invalidation(touched)\n",
+        "            self.guard.owe(self._resend(markers, ordered, keys), touched)\n",
         "            pass\n",
         (f"{OUTAGE}::test_write_during_redis_hang_is_read_back_after_resume",),
     ),
@@ -181,12 +182,9 @@ MUTANTS = (
     Mutant(
         "a write invalidates after its commit",
         "app/core/database.py",
-        "        if self._session is not None:\n            await self._session.commit()\n"
-        "        callbacks, self._after_commit = self._after_commit, []\n"
-        "        for callback in callbacks:\n            await callback()\n",
-        "        callbacks, self._after_commit = self._after_commit, []\n"
-        "        for callback in callbacks:\n            await callback()\n"
-        "        if self._session is not None:\n            await self._session.commit()\n",
+        "            try:\n                await self._session.commit()\n",
+        "            try:\n                await self._run_after_commit()\n"
+        "                await self._session.commit()\n",
         (
             "tests/consistency/test_write_ordering.py"
             "::test_every_write_commits_then_invalidates_then_answers",
@@ -315,6 +313,47 @@ IDENTITY_MUTANTS = (
 )
 
 
+OUTBOX_MUTANTS = (
+    Mutant(
+        "a write records its invalidation in its own transaction (the outbox)",
+        "app/cache/outbox.py",
+        "        if self.recording:\n            session.add(row)\n",
+        "",
+        (
+            f"{OUTBOX}::test_a_writer_killed_between_commit_and_invalidation_is_repaired"
+            "_by_another_instance",
+            f"{OUTBOX}::test_shutdown_with_an_invalidation_pending_leaves_it_to_the_next_process",
+        ),
+    ),
+    Mutant(
+        "every process applies the outbox rows of other processes (the repairer)",
+        "app/main.py",
+        "            await outbox.start()\n",
+        "",
+        (
+            f"{OUTBOX}::test_a_write_acknowledged_by_an_instance_cut_off_from_redis_is_served"
+            "_by_the_other[closed]",
+            f"{OUTBOX}::test_a_write_acknowledged_by_an_instance_cut_off_from_redis_is_served"
+            "_by_the_other[open]",
+        ),
+    ),
+    Mutant(
+        "an ambiguous commit invalidates anyway",
+        "app/core/database.py",
+        "                await self._run_after_commit(ambiguous=True)\n",
+        "",
+        (f"{OUTBOX}::test_an_ambiguous_commit_invalidates_anyway_and_the_new_etag_works",),
+    ),
+    Mutant(
+        "an invalidation that timed out is owed, not an epoch move",
+        "app/cache/guard.py",
+        "        self._owed.append(Owed(replay, frozenset(entities)))\n",
+        "        self._stale_epochs.update(entities)\n",
+        (f"{OUTBOX}::test_an_invalidation_that_timed_out_but_ran_moves_no_epoch",),
+    ),
+)
+
+
 NEAR_MUTANTS = (
     Mutant(
         "near copies are served only while the process heard from Redis within L",
@@ -431,7 +470,7 @@ def copy_project(target: Path) -> None:
 @pytest.mark.timeout(RUN_TIMEOUT + 60)
 @pytest.mark.parametrize(
     "mutant",
-    MUTANTS + NEAR_MUTANTS + AUTH_MUTANTS + IDENTITY_MUTANTS + CLUSTER_MUTANTS,
+    MUTANTS + OUTBOX_MUTANTS + NEAR_MUTANTS + AUTH_MUTANTS + IDENTITY_MUTANTS + CLUSTER_MUTANTS,
     ids=lambda m: m.mechanism,
 )
 def test_removing_the_mechanism_fails_the_test_named_for_it(mutant: Mutant, tmp_path: Path):

@@ -13,8 +13,9 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.api.audit import record_writes
+from app.cache.outbox import Outbox
 from app.cache.service import CacheService
-from app.core.database import UnitOfWork
+from app.core.database import AfterCommit, UnitOfWork
 from app.core.registry import EntitySpec, Registry
 from app.core.repository import EntityRepository
 from app.core.settings import Settings
@@ -33,6 +34,8 @@ class Services:
     cache: CacheService
     repositories: Mapping[str, RepositoryFactory]  # entity -> this request's repository
     metrics: CollectorRegistry  # the app's own collectors (cache statistics)
+    outbox: Outbox | None = None  # the invalidations of writes (None: no cache)
+    pause_after_commit: AfterCommit | None = None  # a test hook (`UnitOfWork`)
 
 
 def get_services(request: Request) -> Services:
@@ -48,7 +51,7 @@ async def unit_of_work(services: Services) -> AsyncIterator[UnitOfWork]:
     """Commit once when the endpoint returned, roll back when it raised. The commit and the
     after-commit cache invalidation finish before the response is sent, and a failed commit
     becomes the response (409/503), not a lost write."""
-    uow = UnitOfWork(services.session_factory)
+    uow = UnitOfWork(services.session_factory, services.pause_after_commit)
     try:
         yield uow
         await uow.commit()

@@ -1,13 +1,15 @@
 """CachedRepository: the repository interface, served read-through from Redis.
 
 Reads go through the one load path (`loader.py`). Writes delegate to the SQLAlchemy
-repository (which flushes and records what it changed), and after the unit of work commits,
-invalidate what `invalidation.py` derives from the changes.
+repository (which flushes and records what it changed); what `invalidation.py` derives from
+the changes is recorded in the outbox in the same transaction (`outbox.py`), and sent after
+the unit of work commits.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -17,6 +19,7 @@ from pydantic import BaseModel
 from app.cache.invalidation import InvalidationPlan, invalidation_rules, plan_invalidation
 from app.cache.keys import SaltUnknown
 from app.cache.loader import Loader
+from app.cache.outbox import Outbox
 from app.cache.service import CacheService
 from app.cache.slots import EntrySlot, PageSlot
 from app.core.database import UnitOfWork
@@ -32,8 +35,9 @@ T = TypeVar("T")
 class CacheLayer:
     """What the cached repositories of one app share."""
 
-    def __init__(self, cache: CacheService, registry: Registry) -> None:
+    def __init__(self, cache: CacheService, registry: Registry, outbox: Outbox) -> None:
         self.cache = cache
+        self.outbox = outbox
         self.loader = Loader(cache)
         self.rules = invalidation_rules(registry)
 
@@ -90,18 +94,37 @@ class CachedRepository:
         result = await write()
         changes = self.uow.changes[first:]
         if changes:
-            self.uow.after_commit(lambda: self._invalidate(changes))
+            plan = await self._plan(changes)
+            row = self.layer.outbox.record(self.uow.session, self.entity, plan)
+            self.uow.after_commit(lambda: self._invalidate(changes, plan, row))
         return result
 
-    async def _invalidate(self, changes: Sequence[Change]) -> None:
+    async def _plan(self, changes: Sequence[Change]) -> InvalidationPlan:
+        """What the write invalidates. While the key salt is unknown (Redis not reached since
+        the start, no `CACHE_KEY_SALT`) the keys of personal values cannot be named: the
+        touched entities' epochs move instead (evidence of an invalidation that cannot be
+        made precise), here and, through the outbox row, in every process."""
         cache = self.layer.cache
         if not cache.keys_ready:
             await cache.load_key_salt()
-        plan = plan_invalidation(changes, self.layer.rules, cache.keys, cache.ttls)
+        try:
+            return plan_invalidation(changes, self.layer.rules, cache.keys, cache.ttls)
+        except SaltUnknown:
+            entities = {c.entity for c in changes} | {r.entity for c in changes for r in c.related}
+            return InvalidationPlan(
+                counters={key for entity in entities for key in cache.keys[entity].epochs},
+                entities=entities,
+            )
+
+    async def _invalidate(
+        self, changes: Sequence[Change], plan: InvalidationPlan, row: uuid.UUID
+    ) -> None:
+        cache = self.layer.cache
         self._close_flights(plan)
         sent = await cache.invalidate(self.entity, plan.markers, plan.counters, plan.entities)
         count = len(plan.markers) + len(plan.counters)
         if sent:
+            self.layer.outbox.applied(row)
             cache.stats[self.entity].invalidations += count
         reasons = ", ".join(f"{c.entity} {c.op} {c.id}" for c in changes)
         logger.info("cache invalidated %d keys after %s (sent=%s)", count, reasons, sent)

@@ -6,11 +6,17 @@ scrubbed), counted, and answered as `FAILED`, which callers treat as a miss or a
 After `BREAKER_FAILURE_THRESHOLD` consecutive failures the breaker stops calling Redis; after
 the cool-down one probe decides whether it closes.
 
-When an invalidation may have been lost (it could not be sent, or the breaker opened), the
-key epochs of the entities concerned move before this process reads Redis again, so entries
-that missed an invalidation are never served. A repair task keeps probing after a failure,
-so that the move happens as soon as Redis is back, not at this process's next request:
-other processes sharing the Redis stop serving what this one could not invalidate.
+An invalidation that could not be sent (a timeout, an error, the breaker open) is *owed*:
+this process sends it again before it reads Redis again, so it never serves what it could
+not invalidate, and a repair task keeps probing so that it is sent as soon as Redis answers.
+Its outbox row (`outbox.py`) stays meanwhile, so every other process applies it too. A
+timeout is no evidence that the command did not run, and replaying an invalidation is
+harmless, so nothing moves an entity's epoch for it.
+
+Epochs move on evidence only: back from an outage (the half-open probe: Redis may have
+restarted with older data), when Redis is known to have lost data (`data_lost`, e.g. a
+changed server identity), and when more invalidations are owed than this process keeps
+(`MAX_OWED`; the oldest are then forgotten and their entities' epochs move instead).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import asyncio
 import contextlib
 import enum
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from redis.asyncio import Redis
@@ -36,6 +44,8 @@ REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 
 #: The repair task probes at most this often (and at least once per breaker cool-down).
 REPAIR_INTERVAL_SECONDS = 0.25
+#: Invalidations owed at most: beyond, the oldest is forgotten and its entities' epochs move.
+MAX_OWED = 10_000
 
 
 class Failed(enum.Enum):
@@ -46,6 +56,15 @@ class Failed(enum.Enum):
 
 FAILED = Failed.FAILED
 MoveEpochs = Callable[[Redis, list[str]], Awaitable[object]]
+Replay = Callable[[Redis], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Owed:
+    """An invalidation to send again, and the entities whose epochs move if it is forgotten."""
+
+    replay: Replay
+    entities: frozenset[str]
 
 
 def cancelling() -> bool:
@@ -73,6 +92,7 @@ class RedisGuard:
         self._move_epochs = move_epochs
         self._secrets = secrets
         self._stale_epochs: set[str] = set()
+        self._owed: deque[Owed] = deque()
         self._move_lock = asyncio.Lock()
         self._repair_task: asyncio.Task[None] | None = None
         self.epoch_listeners: list[Callable[[], None]] = []  # called when epochs moved
@@ -90,8 +110,8 @@ class RedisGuard:
             async with asyncio.timeout(self.timeout):
                 if probing:  # back from an outage: whatever was lost meanwhile, nothing stale
                     self._stale_epochs.update(self.epoch_keys)
-                if self._stale_epochs:
-                    await self._move_stale_epochs(redis)
+                if self._stale_epochs or self._owed:
+                    await self._settle(redis)
                 result = await call(redis)
         except REDIS_ERRORS as exc:
             if cancelling():
@@ -112,8 +132,7 @@ class RedisGuard:
 
     def failed(self, entity: str | None, exc: BaseException) -> None:
         self.breaker.record_failure()
-        if self._repair_task is None or self._repair_task.done():
-            self._repair_task = asyncio.create_task(self._repair())
+        self._start_repair()
         if entity is not None:
             self.stats[entity].errors += 1
         else:
@@ -126,33 +145,79 @@ class RedisGuard:
             message = message.replace(secret, "***")
         return message
 
+    def owe(self, replay: Replay, entities: Iterable[str]) -> None:
+        """An invalidation of these entities may not have reached Redis: `replay` sends it
+        again before this process reads Redis again (no epoch moves: it may well have run)."""
+        if len(self._owed) >= MAX_OWED:  # evidence: an invalidation this process forgets
+            forgotten = self._owed.popleft()
+            self._stale_epochs.update(forgotten.entities)
+        self._owed.append(Owed(replay, frozenset(entities)))
+        self._start_repair()
+
+    @property
+    def owed(self) -> int:
+        """Invalidations this process still has to send again."""
+        return len(self._owed)
+
     def lost_invalidation(self, entities: Iterable[str]) -> None:
-        """An invalidation of these entities may not have reached Redis."""
+        """Invalidations of these entities are known lost (e.g. made under another key salt):
+        their epochs move before Redis is read again."""
         self._stale_epochs.update(entities)
+        self._start_repair()
+
+    def data_lost(self) -> None:
+        """Redis is known to have lost writes (e.g. its identity changed: a restart from an
+        older snapshot, a failover to a lagging replica): every entity's epoch moves before
+        anything is read from it again."""
+        self._stale_epochs.update(self.epoch_keys)
+        self._start_repair()
 
     def epochs_moved(self) -> None:
         for listener in self.epoch_listeners:
             listener()
 
-    async def _move_stale_epochs(self, redis: Redis) -> None:
+    async def _settle(self, redis: Redis) -> None:
+        """Move the epochs owed, then send the owed invalidations again, oldest first; an
+        error leaves the rest owed (and fails the caller's operation)."""
         async with self._move_lock:
-            if not self._stale_epochs:
-                return
-            entities = sorted(self._stale_epochs)
-            await self._move_epochs(redis, [key for e in entities for key in self.epoch_keys[e]])
-            self._stale_epochs.difference_update(entities)
-            self.epochs_moved()
-            logger.info("cache key epochs moved for %s (lost invalidations)", ", ".join(entities))
+            if self._stale_epochs:
+                entities = sorted(self._stale_epochs)
+                await self._move_epochs(
+                    redis, [key for e in entities for key in self.epoch_keys[e]]
+                )
+                self._stale_epochs.difference_update(entities)
+                self.epochs_moved()
+                logger.info("cache key epochs moved for %s", ", ".join(entities))
+            sent = 0
+            while self._owed:
+                await self._owed[0].replay(redis)
+                self._owed.popleft()
+                sent += 1
+            if sent:
+                logger.info("cache: %d owed invalidations sent again", sent)
+
+    def _start_repair(self) -> None:
+        if self.redis is not None and (self._repair_task is None or self._repair_task.done()):
+            self._repair_task = asyncio.create_task(self._repair())
 
     async def _repair(self) -> None:
         interval = min(self.breaker.cooldown_seconds, REPAIR_INTERVAL_SECONDS)
         while self.redis is not None and (
-            self._stale_epochs or self.breaker.state is not BreakerState.closed
+            self._stale_epochs or self._owed or self.breaker.state is not BreakerState.closed
         ):
             await asyncio.sleep(interval)
             await self.run(None, lambda redis: redis.ping())
 
     async def close(self) -> None:
+        """Stop; owed work is tried once more first (shutdown must not drop it). What still
+        fails stays in the outbox, for the other processes' repairers."""
+        if self.redis is not None and (self._owed or self._stale_epochs):
+            await self.run(None, lambda redis: redis.ping())
+            if self._owed or self._stale_epochs:
+                logger.warning(
+                    "cache: shutting down with %d invalidations unsent (left to the outbox)",
+                    len(self._owed),
+                )
         if self._repair_task is not None:
             self._repair_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

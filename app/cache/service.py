@@ -28,7 +28,7 @@ from app.cache.connection import (
     secrets_of,
     subscriber,
 )
-from app.cache.guard import FAILED, REDIS_ERRORS, RedisGuard
+from app.cache.guard import FAILED, REDIS_ERRORS, RedisGuard, Replay
 from app.cache.identity import DatasetIdentity
 from app.cache.keys import KeyEncoder, escape_glob
 from app.cache.near.bus import InvalidationBus
@@ -348,13 +348,18 @@ class CacheService:
 
     # -- invalidation ----------------------------------------------------------------------
     async def invalidate(
-        self, entity: str, markers: Sequence[Marker], counters: Iterable[str], touched: set[str]
+        self,
+        entity: str,
+        markers: Sequence[Marker],
+        counters: Iterable[str],
+        touched: Iterable[str],
     ) -> bool:
         """Post-write markers and list generation moves, in one round trip (and, with near
         caches, their confirmation).
 
-        When it cannot be sent, the epochs of the `touched` entities move before Redis is
-        read again, so nothing this write made stale is ever served.
+        When it cannot be sent (or its answer did not come), it is owed: sent again before
+        this process reads Redis again (`RedisGuard.owe`), so nothing this write made stale
+        is served here; its outbox row makes every other process apply it too.
         """
         ordered = sorted(set(counters))
         keys = [*(m.key for m in markers), *ordered]
@@ -362,7 +367,7 @@ class CacheService:
             entity, keys, lambda redis, near: self._invalidate(redis, markers, ordered, near)
         )
         if not sent:
-            self.guard.lost_invalidation(touched)
+            self.guard.owe(self._resend(markers, ordered, keys), touched)
         return sent
 
     def lease_of(self, key: str) -> str:
@@ -371,6 +376,25 @@ class CacheService:
             if key.startswith(keys.namespace):
                 return keys.lease(key)
         raise KeyError(key)
+
+    def _resend(self, markers: Sequence[Marker], counters: list[str], keys: list[str]) -> Replay:
+        """The invalidation sent again: published to near caches, waited for by nobody (they
+        hear it, or stop serving within their lease)."""
+        return lambda redis: self._invalidate(redis, markers, counters, self.publisher.args(keys))
+
+    async def repair(self, entity: str, markers: Sequence[Marker], counters: Iterable[str]) -> bool:
+        """Send a write's invalidation again for the outbox repairer (one round trip); False:
+        not sent (the row stays)."""
+        ordered = sorted(set(counters))
+        resend = self._resend(markers, ordered, [*(m.key for m in markers), *ordered])
+        return await self.guard.run(entity, resend) is not FAILED
+
+    @property
+    def healthy(self) -> bool:
+        """Redis answered the last call and this process owes nothing: it may repair others'."""
+        return self.breaker.state is BreakerState.closed and not (
+            self.breaker.failures or self.guard.owed
+        )
 
     def _invalidate(
         self,
@@ -409,6 +433,15 @@ class CacheService:
     def _move_epochs(self, redis: Redis, epochs: list[str]) -> Awaitable[Any]:
         """The guard's epoch move after an outage: published, not waited for."""
         return self._invalidate(redis, [], epochs, self.publisher.args(epochs))
+
+    def data_lost(self) -> None:
+        """Redis is known to have lost writes (e.g. its identity changed: restarted from an
+        older snapshot, failed over to a lagging replica): near copies go now, and every
+        entity's epoch moves before Redis is read again. The one epoch move on evidence of a
+        loss; its cost (the whole cache cold) is measured by `python -m bench.outbox`."""
+        if self.near is not None:
+            self.near.drop_all()
+        self.guard.data_lost()
 
     async def demote(self, entity: str, keys: Sequence[str]) -> bool:
         """Stop serving these entries; their versions stay as the floor for fills."""

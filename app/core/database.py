@@ -1,5 +1,6 @@
 """Engine, session factory and the per-request unit of work."""
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,8 @@ from app.core.settings import Settings
 #: (alembic/env.py): two runs, started together, upgrade one after the other and the second
 #: finds the schema at head. An arbitrary constant: "tales" and 1.
 MIGRATION_LOCK_KEY = 0x7461_6C65_7301
+
+logger = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -91,16 +94,28 @@ class UnitOfWork:
     """One session per request, committed once.
 
     Repositories only flush. Work registered with `after_commit` (cache invalidation) runs
-    after the commit succeeded and before the response is sent, so that an acknowledged
-    write is already visible to every later reader. The session is opened lazily: a request
-    served from the cache never touches the database.
+    after the commit and before the response is sent, so that an acknowledged write is
+    already visible to every later reader. The session is opened lazily: a request served
+    from the cache never touches the database.
+
+    A COMMIT that raised may still have been applied (the connection broke after the server
+    committed: an ambiguous commit). The after-commit work then runs anyway, harmless if the
+    write did not happen, before the error becomes the response (503).
+
+    `pause_after_commit` is a test hook only (the service never sets it): awaited between
+    the COMMIT and the after-commit work, it lets a test stop or kill a writer there.
     """
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        pause_after_commit: AfterCommit | None = None,
+    ) -> None:
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
         self.changes: list[Change] = []
         self._after_commit: list[AfterCommit] = []
+        self._pause_after_commit = pause_after_commit
 
     @property
     def session(self) -> AsyncSession:
@@ -113,10 +128,25 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         if self._session is not None:
-            await self._session.commit()
+            try:
+                await self._session.commit()
+            except Exception:
+                await self._run_after_commit(ambiguous=True)
+                raise
+        if self._pause_after_commit is not None:
+            await self._pause_after_commit()
+        await self._run_after_commit()
+
+    async def _run_after_commit(self, *, ambiguous: bool = False) -> None:
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
-            await callback()
+            if not ambiguous:
+                await callback()
+                continue
+            try:
+                await callback()
+            except Exception:  # the COMMIT's error is the one the client gets
+                logger.exception("after-commit work of an ambiguous commit failed")
 
     async def rollback(self) -> None:
         self._after_commit.clear()

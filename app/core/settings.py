@@ -37,6 +37,10 @@ SECRETS_DIR_VARIABLE = "SECRETS_DIR"
 #: RFC 7518 3.2: an HS256 key is at least as long as the hash (256 bits)
 MIN_HS256_SECRET_BYTES = 32
 MAX_AUTH_LEEWAY_S = 300
+#: CACHE_REPAIR_BOUND_MS limits: below the minimum every process would poll its outbox more
+#: than 20 times a second; the maximum keeps the guarantee meaningful.
+MIN_REPAIR_BOUND_MS = 200
+MAX_REPAIR_BOUND_MS = 60_000
 
 
 class Settings(BaseSettings):
@@ -103,6 +107,10 @@ class Settings(BaseSettings):
     cache_near_enabled: bool = True
     cache_near_max_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
     cache_near_lease_ms: int = Field(500, ge=50, le=60_000)
+    # Once a write is acknowledged, no instance serves older data for longer than this, even
+    # when the writing process lost Redis, was killed after COMMIT or shut down: any live
+    # process applies the write's outbox row (app/cache/outbox.py).
+    cache_repair_bound_ms: int = Field(1000, ge=MIN_REPAIR_BOUND_MS, le=MAX_REPAIR_BOUND_MS)
 
     # Circuit breaker around Redis
     breaker_failure_threshold: int = Field(5, ge=1)

@@ -1,6 +1,7 @@
 """A write whose cache invalidation is lost in a Redis outage is never hidden by the old
-cached entry once Redis is back: the service moves the entities' key epochs (stored in
-Redis, shared by every instance) before it reads Redis again.
+cached entry once Redis is back: the writer sends the invalidation again (it is owed) before
+it reads Redis again, and back from an outage it saw, a process moves the entities' key
+epochs (stored in Redis, shared by every instance) before reading.
 
 A SIGSTOPped Redis still has its kernel accept connections and buffer what is written to
 them, and the resumed server executes those buffered commands late. An invalidation written
@@ -108,17 +109,12 @@ async def test_write_while_redis_is_down_is_read_back_when_it_restarts_with_old_
 
 # Two instances sharing one Redis, the write through instance 1 during the hang.
 #
-# Guaranteed: key epochs live in Redis (`tales:epoch:<entity>`), not in a process. Instance 1
-# lost its invalidation, so it moves the epochs before its own next Redis call; from then on
-# every instance reads under the new epoch and cannot serve the old entry. So once instance 1
-# has talked to Redis after the outage (here: served a read), instance 2 reads the write too.
-#
-# Not guaranteed: between the recovery and instance 1's next Redis call, an instance 2 that
-# did not notice the outage (its breaker stayed closed, it has nothing to move) can serve the
-# old entry from Redis - if instance 1 stays idle, or exits before touching Redis again (the
-# pending epoch move lives in its memory), until the entry's TTL ends. An instance 2 that did
-# notice the outage (its breaker opened) moves the epochs itself, on its half-open probe,
-# before it reads Redis again: it reads the write even if instance 1 never comes back.
+# Instance 1 lost its invalidation, so it sends it again before its own next Redis call; from
+# then on no instance can serve the old entry. An instance 2 that did notice the outage (its
+# breaker opened) moves the epochs itself, on its half-open probe, before it reads Redis
+# again. One that did not notice it is covered by the outbox: the write's row is applied by
+# any live process within CACHE_REPAIR_BOUND_MS even if instance 1 stays idle or exits
+# (tests/resilience/test_outbox.py).
 
 
 @pytest.fixture

@@ -17,8 +17,18 @@ POLL_SECONDS = 0.05
 
 
 class ServiceProcess:
-    def __init__(self, database_url: str, redis_url: str, log_path: Path, **settings: str) -> None:
-        """`settings`: more environment variables of the service (e.g. WEB_CONCURRENCY)."""
+    def __init__(
+        self,
+        database_url: str,
+        redis_url: str,
+        log_path: Path,
+        *,
+        module: str = "app",
+        **settings: str,
+    ) -> None:
+        """`settings`: more environment variables of the service (e.g. WEB_CONCURRENCY);
+        `module`: run `python -m <module>` instead (a test server such as
+        `tests.support.paused_writer`; `app` gets the `serve` command)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -35,7 +45,7 @@ class ServiceProcess:
         }
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "app", "serve"],
+                [sys.executable, "-m", module, *(["serve"] if module == "app" else [])],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,

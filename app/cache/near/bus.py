@@ -219,6 +219,10 @@ class InvalidationBus:
             self._drop_all()  # news may have been missed while it lapsed
         self.valid_until = max(self.valid_until, sent + self.lease)
 
+    def drop_all(self) -> None:
+        """Stop serving every near copy now (Redis is known to have lost data)."""
+        self._drop_all()
+
     def _drop_all(self) -> None:
         self.valid_until = 0.0
         self.store.clear()
