@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fill the database (DATABASE_URL) with sample heroes, children, stories",
     ),
     "token": ("app.token", "print a bearer token signed with AUTH_JWT_SECRET, for local use"),
+    "warm": ("app.cache.warm_cli", "warm the cache: the most recent rows and first list pages"),
 }
 
 

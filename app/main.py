@@ -21,12 +21,17 @@ from app.api.dependencies import RepositoryFactory, Services
 from app.api.entities import entity_router
 from app.api.health import router as health_router
 from app.api.methods import install_method_not_allowed
-from app.api.metrics import RequestMetrics
+from app.api.dashboard import router as dashboard_router
+from app.api.metrics import RequestMetrics, http_request_seconds
 from app.api.metrics import router as metrics_router
 from app.api.near_front import NearFront, NearSlot
+from app.api.operator import operator_router
 from app.api.security_docs import document_security
 from app.cache.cached_repository import CachedRepository, CacheLayer
+from app.cache.operations import Operations
 from app.cache.outbox import Outbox
+from app.cache.prefetch import Prefetcher, PrefetchingRepository
+from app.cache.verifier import VerifierCollector
 from app.cache.service import CacheService
 from app.cache.stats import CacheStatsCollector
 from app.core import access_log
@@ -48,19 +53,21 @@ def load_settings(registry: Registry = ENTITIES, **overrides: Any) -> Settings:
 
 
 def build_repositories(
-    registry: Registry, cache: CacheService, outbox: Outbox | None
+    registry: Registry, layer: CacheLayer | None, prefetcher: Prefetcher | None = None
 ) -> dict[str, RepositoryFactory]:
     """Per entity, a factory giving this request's repository: cached when Redis is enabled
-    (then `outbox` records every write's invalidation)."""
+    (`layer`, whose outbox records every write's invalidation), prefetching for the entities
+    `prefetcher` has rules for."""
 
     def plain(spec: EntitySpec, uow: UnitOfWork) -> SQLAlchemyRepository:
         return SQLAlchemyRepository(spec, registry, uow)
 
-    if outbox is None:
+    if layer is None:
         return {spec.name: partial(plain, spec) for spec in registry}
-    layer = CacheLayer(cache, registry, outbox)
 
     def cached(spec: EntitySpec, uow: UnitOfWork) -> CachedRepository:
+        if prefetcher is not None and spec.name in prefetcher.rules:
+            return PrefetchingRepository(plain(spec, uow), layer, prefetcher)
         return CachedRepository(plain(spec, uow), layer)
 
     return {spec.name: partial(cached, spec) for spec in registry}
@@ -86,25 +93,33 @@ def create_app(
         if cache.enabled:
             outbox = Outbox(session_factory, cache, settings.cache_repair_bound_ms)
             await outbox.start()
+        layer = None if outbox is None else CacheLayer(cache, registry, outbox)
+        operations = Operations(
+            settings, registry, cache, session_factory, layer, http_request_seconds
+        )
         metrics = CollectorRegistry(auto_describe=True)
         metrics.register(CacheStatsCollector(cache.stats, cache.breaker_state))
+        metrics.register(VerifierCollector(operations.verifier))
         app.state.services = Services(
             settings=settings,
             registry=registry,
             engine=engine,
             session_factory=session_factory,
             cache=cache,
-            repositories=build_repositories(registry, cache, outbox),
+            repositories=build_repositories(registry, layer, operations.prefetcher),
             metrics=metrics,
             outbox=outbox,
             pause_after_commit=pause_after_commit,
         )
+        app.state.operations = operations
+        operations.start()
         near.bus, near.stats = cache.near, cache.stats
         freeze_startup_objects()
         try:
             yield
         finally:
             near.bus = None
+            await operations.close()
             if outbox is not None:
                 await outbox.stop()  # rows it could not apply stay for the other processes
             await cache.close()  # owed invalidations are tried once more
@@ -127,6 +142,8 @@ def create_app(
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(admin_router(registry))
+    app.include_router(operator_router(registry))
+    app.include_router(dashboard_router)
     for spec in registry:
         app.include_router(entity_router(spec))
     install_method_not_allowed(app)

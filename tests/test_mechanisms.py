@@ -54,6 +54,8 @@ MUTANTS = (
         (
             f"{RACE}::test_reader_paused_before_fill_cannot_store_row_older_than_write",
             f"{RACE}::test_delete_is_not_undone_by_a_paused_reader",
+            "tests/operator/test_warming.py"
+            "::test_a_warm_racing_a_write_never_stores_the_older_row",
         ),
     ),
     Mutant(

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from app.api.auth import ADMIN_RESPONSES, Admin
 from app.api.dependencies import Services, ServicesDep
+from app.api.operator import OperationsDep
 from app.core.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -55,10 +56,12 @@ def admin_router(registry: Registry) -> APIRouter:
     Collection: Any = Literal[tuple(by_plural)]  # the entities' collection names
 
     @router.get("/stats")
-    async def cache_stats(services: ServicesDep) -> dict[str, Any]:
-        """Hits, misses, hit rate, sets, invalidations and errors per entity and in total."""
+    async def cache_stats(services: ServicesDep, operations: OperationsDep) -> dict[str, Any]:
+        """Hits, misses, hit rate, sets, invalidations and errors per entity and in total;
+        the prefetcher's and the consistency verifier's counts."""
         cache = services.cache
         return {
+            **operations.snapshot(),
             "status": cache.status,
             "breaker": cache.breaker_state(),
             "redis_url": cache.url,

@@ -112,6 +112,14 @@ class Settings(BaseSettings):
     # process applies the write's outbox row (app/cache/outbox.py).
     cache_repair_bound_ms: int = Field(1000, ge=MIN_REPAIR_BOUND_MS, le=MAX_REPAIR_BOUND_MS)
 
+    # Operating the cache (README "Operating the cache")
+    cache_warm_on_start: bool = False  # warm every entity in the background at start-up
+    cache_warm_limit: int = Field(1000, ge=1, le=100_000)  # most recent rows warmed at start
+    cache_prefetch: bool = True  # reading a child brings its first stories page in
+    cache_prefetch_concurrency: int = Field(4, ge=1, le=256)  # prefetches running at once
+    cache_verify_interval_s: float = Field(30.0, ge=0.1, le=86_400)  # 0.1 s .. 1 day
+    cache_verify_sample: int = Field(100, ge=0, le=10_000)  # entries per interval; 0 = off
+
     # Circuit breaker around Redis
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_cooldown_seconds: float = Field(2.0, gt=0)
