@@ -3,6 +3,9 @@
 #
 #   * redis-server on PATH: the tests start their own throwaway redis-server
 #     processes (installed with apt-get when missing and apt-get exists);
+#   * Debian's chromium and chromium-driver (/usr/bin/chromium): the dashboard's
+#     browser test drives it with playwright; and promtool (Debian's prometheus
+#     package) for the alert rules' check: both installed with apt-get when missing;
 #   * PostgreSQL answering on 127.0.0.1:5432: the tests create their own
 #     database there (the machine's cluster is started with pg_ctlcluster when
 #     it is installed but not running).
@@ -46,6 +49,27 @@ ensure_redis() {
     command -v redis-server >/dev/null 2>&1 \
         || die "redis-server still not on PATH after installing it"
     log "redis-server: $(redis-server --version | head -n 1)"
+}
+
+# ------------------------------------------- chromium, chromium-driver, promtool
+# Installs the Debian packages whose command is missing (idempotent: nothing to do when
+# all are there). Usage: ensure_debian_commands "command:package" ...
+ensure_debian_commands() {
+    local missing=() pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 \
+        || die "missing ${missing[*]} and apt-get is not available; install them first"
+    log "installing ${missing[*]} with apt-get"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+        || die "apt-get update failed (are you root?)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" </dev/null || die "apt-get install ${missing[*]} failed"
+    hash -r
 }
 
 # ------------------------------------------------------------------ PostgreSQL
@@ -97,3 +121,4 @@ ensure_postgres() {
 
 ensure_redis
 ensure_postgres
+ensure_debian_commands chromium:chromium chromedriver:chromium-driver promtool:prometheus

@@ -101,6 +101,9 @@ def make_settings(database_url: str, redis_url: str, **overrides: object) -> Set
         "redis_connect_timeout": 1.0,
         "redis_pool_timeout": 1.0,
         "log_level": "DEBUG",
+        # off here: many tests count keys and database loads exactly, and a prefetch adds a
+        # story page to every child miss; tests/operator turns it on (the service's default)
+        "cache_prefetch": False,
         "_env_file": None,  # a developer's .env must not change what the tests run
     }
     values.update(overrides)

@@ -54,8 +54,7 @@ MUTANTS = (
         (
             f"{RACE}::test_reader_paused_before_fill_cannot_store_row_older_than_write",
             f"{RACE}::test_delete_is_not_undone_by_a_paused_reader",
-            "tests/operator/test_warming.py"
-            "::test_a_warm_racing_a_write_never_stores_the_older_row",
+            "tests/operator/test_warming.py::test_a_warm_racing_a_write_never_stores_the_older_row",
         ),
     ),
     Mutant(
@@ -425,6 +424,39 @@ AUTH_MUTANTS = (
     ),
 )
 
+VERIFIER = "tests/operator/test_verifier.py"
+PREFETCH = "tests/operator/test_prefetch.py"
+OPERATOR_MUTANTS = (
+    Mutant(
+        "the verifier repairs a stale entry through the normal path (demote)",
+        "app/cache/verifier.py",
+        "if stale and await self.cache.demote(entity, [s.key for s in stale]):",
+        "if stale and True:",
+        (f"{VERIFIER}::test_a_row_changed_in_sql_is_served_fresh_within_one_interval",),
+    ),
+    Mutant(
+        "the verifier re-reads a suspect before counting it stale (a write in flight)",
+        "app/cache/verifier.py",
+        "unchanged = [s for s in suspects if (a := again.get(s.key)) and a.value == s.value]",
+        "unchanged = suspects",
+        (f"{VERIFIER}::test_a_write_in_flight_is_not_counted_stale",),
+    ),
+    Mutant(
+        "a prefetch reads through the loader (single flight: no second load)",
+        "app/cache/prefetch.py",
+        "            await self.layer.loader.read_through(slot)\n            self.stats.completed",
+        "            await self.layer.loader._load(slot)\n            self.stats.completed",
+        (f"{PREFETCH}::test_a_page_being_loaded_is_joined_not_loaded_twice",),
+    ),
+    Mutant(
+        "prefetches are bounded (dropped when every slot is busy)",
+        "app/cache/prefetch.py",
+        "if len(self.tasks) >= self.concurrency:",
+        "if False:",
+        (f"{PREFETCH}::test_prefetches_are_bounded_and_the_extra_ones_dropped",),
+    ),
+)
+
 
 CLUSTER_MUTANTS = (
     Mutant(
@@ -472,7 +504,13 @@ def copy_project(target: Path) -> None:
 @pytest.mark.timeout(RUN_TIMEOUT + 60)
 @pytest.mark.parametrize(
     "mutant",
-    MUTANTS + OUTBOX_MUTANTS + NEAR_MUTANTS + AUTH_MUTANTS + IDENTITY_MUTANTS + CLUSTER_MUTANTS,
+    MUTANTS
+    + OUTBOX_MUTANTS
+    + NEAR_MUTANTS
+    + AUTH_MUTANTS
+    + IDENTITY_MUTANTS
+    + CLUSTER_MUTANTS
+    + OPERATOR_MUTANTS,
     ids=lambda m: m.mechanism,
 )
 def test_removing_the_mechanism_fails_the_test_named_for_it(mutant: Mutant, tmp_path: Path):

@@ -8,10 +8,12 @@ import asyncio
 import logging
 from typing import Any
 
+from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cache.cached_repository import CacheLayer
 from app.cache.prefetch import Prefetcher
+from app.cache.samples import Sampler
 from app.cache.service import CacheService
 from app.cache.verifier import Verifier
 from app.cache.warming import Warmer, WarmResult
@@ -29,6 +31,7 @@ class Operations:
         cache: CacheService,
         session_factory: async_sessionmaker[AsyncSession],
         layer: CacheLayer | None,
+        request_histogram: Histogram | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -47,12 +50,15 @@ class Operations:
             sample=settings.cache_verify_sample,
             interval=settings.cache_verify_interval_s,
         )
+        self.sampler = Sampler(cache, registry, self.snapshot, request_histogram)
         self.last_warm: dict[str, WarmResult] = {}
         self._warm_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """The background tasks: the verifier, and the warm at start when configured."""
+        """The background tasks: the verifier, the samples, and the warm at start when
+        configured."""
         self.verifier.start()
+        self.sampler.start()
         if self.settings.cache_warm_on_start and self.warmer is not None:
             self._warm_task = asyncio.create_task(self._warm_on_start())
 
@@ -75,6 +81,7 @@ class Operations:
             self._warm_task.cancel()
             await asyncio.gather(self._warm_task, return_exceptions=True)
         await self.verifier.close()
+        await self.sampler.close()
         if self.prefetcher is not None:
             await self.prefetcher.close()
 

@@ -104,6 +104,7 @@ class Verifier:
         )
         self.counts = {name: VerifierCounts() for name in registry.names}
         self.cursors = dict.fromkeys(registry.names, 0)
+        self.pending: dict[str, list[str]] = {name: [] for name in registry.names}
         self.rounds = 0
         self.errors = 0
         self._task: asyncio.Task[None] | None = None
@@ -173,10 +174,14 @@ class Verifier:
         return this_round
 
     async def _sample(self, entity: str, wanted: int) -> list[Sampled]:
+        """Up to `wanted` entries, continuing the entity's SCAN where the last round left
+        it (keys a SCAN call returned beyond `wanted` wait for the next round)."""
         keys = self.cache.keys[entity]
         pattern = escape_glob(keys.namespace) + "*"
-        picked: list[str] = []
+        picked = self.pending[entity]
         for _ in range(MAX_SCAN_CALLS):
+            if len(picked) >= wanted:
+                break
             cursor = self.cursors[entity]
 
             def scan(redis: Redis, cursor: int = cursor) -> Awaitable[Any]:
@@ -187,12 +192,15 @@ class Verifier:
                 return []
             next_cursor, batch = cast("tuple[int, list[bytes]]", result)
             self.cursors[entity] = int(next_cursor)
+            seen = set(picked)
             for raw in batch:
                 key = raw.decode()
-                if _entry_id(key, keys.namespace) is not None and key not in picked:
+                if _entry_id(key, keys.namespace) is not None and key not in seen:
                     picked.append(key)
-            if len(picked) >= wanted or self.cursors[entity] == 0:
-                break
+                    seen.add(key)
+            if self.cursors[entity] == 0:
+                break  # a full pass: the next round starts another
+        self.pending[entity] = picked[wanted:]
         return await self._read(entity, picked[:wanted])
 
     async def _read(self, entity: str, keys: list[str]) -> list[Sampled]:

@@ -20,7 +20,8 @@ def operator_api(postgresql_database_url: str, clean_redis: RedisServer) -> Oper
 
     @asynccontextmanager
     async def factory(**overrides: Any) -> AsyncIterator[Api]:
-        settings = cache_settings(postgresql_database_url, clean_redis.url, **overrides)
+        values: dict[str, Any] = {"cache_prefetch": True, **overrides}  # the default
+        settings = cache_settings(postgresql_database_url, clean_redis.url, **values)
         async with serve(settings) as api:
             yield api
 

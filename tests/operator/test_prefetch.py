@@ -194,3 +194,10 @@ async def test_a_page_being_loaded_is_joined_not_loaded_twice(
         assert hold_story_lists.started == 1
         assert (await api.counters("story"))["database_loads"] == loads + 1
         assert prefetcher(api).stats.completed == 1
+
+
+def test_prefetch_is_on_by_default() -> None:
+    from app.main import load_settings
+
+    settings = load_settings(_env_file=None)
+    assert (settings.cache_prefetch, settings.cache_prefetch_concurrency) == (True, 4)

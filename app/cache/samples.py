@@ -1,0 +1,209 @@
+"""The samples behind `/dashboard`: every `SAMPLE_INTERVAL_S` one sample of this process's
+cache statistics goes into a ring buffer of `SAMPLE_CAPACITY` (five minutes), served as JSON
+by `GET /cache/samples`.
+
+A sample holds the cumulative counters of `/cache/stats` per entity (so the page derives the
+rates from consecutive samples, and its last point is what `/cache/stats` said), the
+verifier's checked/stale counts and nines, the latency quantiles of the interval (from the
+Prometheus histograms: GET requests per entity, and the database loads of misses), the
+breaker state, the near cache's bytes, Redis `used_memory`, and the number of keys under the
+prefix (counted by SCAN every `KEY_COUNT_EVERY` samples, at most `MAX_KEY_COUNT_CALLS` calls,
+so a large keyspace costs a bounded amount).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, cast
+
+from prometheus_client import Histogram
+from redis.asyncio import Redis
+
+from app.cache.guard import FAILED
+from app.cache.keys import escape_glob
+from app.cache.service import CacheService
+from app.cache.stats import database_load_seconds
+from app.core.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_INTERVAL_S = 1.0
+SAMPLE_CAPACITY = 300
+KEY_COUNT_EVERY = 10
+KEY_COUNT_BATCH = 1000
+MAX_KEY_COUNT_CALLS = 100
+QUANTILES = (0.5, 0.99)
+
+Buckets = dict[str, list[tuple[float, float]]]  # group -> [(upper bound, cumulative count)]
+
+
+def histogram_buckets(
+    histogram: Histogram, group: Callable[[dict[str, str]], str | None]
+) -> Buckets:
+    """Cumulative bucket counts of `histogram`, summed per `group(labels)` (None: skipped)."""
+    sums: dict[str, dict[float, float]] = {}
+    for metric in histogram.collect():
+        for sample in metric.samples:
+            if not sample.name.endswith("_bucket"):
+                continue
+            name = group(sample.labels)
+            if name is None:
+                continue
+            bound = float(sample.labels["le"])
+            by_bound = sums.setdefault(name, {})
+            by_bound[bound] = by_bound.get(bound, 0.0) + sample.value
+    return {name: sorted(bounds.items()) for name, bounds in sums.items()}
+
+
+def quantile_ms(
+    previous: list[tuple[float, float]], current: list[tuple[float, float]], q: float
+) -> float | None:
+    """The `q` quantile of the observations between two bucket snapshots, in ms: the upper
+    bound of the bucket it falls in, linearly interpolated (None: no observation)."""
+    before = dict(previous)
+    deltas = [(bound, count - before.get(bound, 0.0)) for bound, count in current]
+    total = deltas[-1][1] if deltas else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in deltas:
+        if count >= rank:
+            if bound == float("inf"):
+                return round(lower_bound * 1000, 3)
+            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 1.0
+            return round((lower_bound + (bound - lower_bound) * share) * 1000, 3)
+        lower_bound, lower_count = bound, count
+    return None
+
+
+class Sampler:
+    def __init__(
+        self,
+        cache: CacheService,
+        registry: Registry,
+        extra: Callable[[], dict[str, Any]],
+        request_histogram: Histogram | None = None,
+        *,
+        interval: float = SAMPLE_INTERVAL_S,
+        capacity: int = SAMPLE_CAPACITY,
+    ) -> None:
+        self.cache = cache
+        self.extra = extra  # the operations' snapshot (verifier, prefetch)
+        self.request_histogram = request_histogram
+        self.interval = interval
+        self.samples: deque[dict[str, Any]] = deque(maxlen=capacity)
+        self._paths = {spec.name: spec.path for spec in registry}
+        self._previous: dict[str, Buckets] = {}
+        self._keys: int | None = None
+        self._count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.take()
+            except Exception:  # one failed sample must not end the series
+                logger.exception("cache sample failed")
+            await asyncio.sleep(self.interval)
+
+    def _entity_of_route(self, labels: dict[str, str]) -> str | None:
+        if labels.get("method") != "GET":
+            return None
+        route = labels.get("route", "")
+        for entity, path in self._paths.items():
+            if route == path or route.startswith(path + "/"):
+                return entity
+        return None
+
+    def _latencies(self) -> dict[str, dict[str, float | None]]:
+        current = {
+            "load": histogram_buckets(database_load_seconds, lambda labels: labels.get("entity")),
+        }
+        if self.request_histogram is not None:
+            current["get"] = histogram_buckets(self.request_histogram, self._entity_of_route)
+        result: dict[str, dict[str, float | None]] = {}
+        for entity in self._paths:
+            values: dict[str, float | None] = {}
+            for kind, buckets in current.items():
+                previous = self._previous.get(kind, {}).get(entity, [])
+                now = buckets.get(entity, [])
+                for q in QUANTILES:
+                    values[f"{kind}_p{round(q * 100)}_ms"] = quantile_ms(previous, now, q)
+            result[entity] = values
+        self._previous = current
+        return result
+
+    async def _redis_memory(self) -> int | None:
+        result = await self.cache.guard.run(None, lambda redis: redis.info("memory"))
+        if result is FAILED:
+            return None
+        used = result.get("used_memory")
+        return int(used) if used is not None else None
+
+    async def _count_keys(self) -> int | None:
+        pattern = escape_glob(self.cache.prefix) + "*"
+        cursor, total = 0, 0
+        for _ in range(MAX_KEY_COUNT_CALLS):
+
+            def scan(redis: Redis, cursor: int = cursor) -> Any:
+                return redis.scan(cursor, match=pattern, count=KEY_COUNT_BATCH)
+
+            result = await self.cache.guard.run(None, scan)
+            if result is FAILED:
+                return None
+            cursor, batch = cast("tuple[int, list[bytes]]", result)
+            total += len(batch)
+            if int(cursor) == 0:
+                return total
+        return None  # too many to count within the bound
+
+    async def take(self) -> dict[str, Any]:
+        """Take one sample now and append it."""
+        stats = self.cache.stats.snapshot()
+        extra = self.extra()
+        near = self.cache.near
+        if self.cache.enabled and self._count % KEY_COUNT_EVERY == 0:
+            self._keys = await self._count_keys()
+        self._count += 1
+        verifier = extra.get("verifier", {})
+        sample = {
+            "t": round(time.time(), 3),
+            "entities": stats["entities"],
+            "total": stats["total"],
+            "latency": self._latencies(),
+            "verifier": {
+                "checked": verifier.get("checked"),
+                "stale": verifier.get("stale"),
+                "nines": verifier.get("nines"),
+                "entities": verifier.get("entities"),
+            },
+            "prefetch": extra.get("prefetch"),
+            "breaker": self.cache.breaker_state(),
+            "near_bytes": None if near is None else near.store.bytes,
+            "redis_used_memory": await self._redis_memory() if self.cache.enabled else None,
+            "redis_keys": self._keys,
+        }
+        self.samples.append(sample)
+        return sample
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "interval_s": self.interval,
+            "capacity": self.samples.maxlen,
+            "samples": list(self.samples),
+        }
