@@ -11,6 +11,7 @@
 #   make format    - ruff format + ruff check --fix
 #   make seed      - migrate, then `python -m app seed` (HEROES=, CHILDREN=, STORIES=)
 #   make bench     - python -m bench (installs the bench group: peers, py-spy)
+#   make bench-operator - warming and prefetching measured (python -m bench.operator)
 #   make profile   - flame graph of the hit path under wrk load (py-spy) -> bench/results/profile.svg
 #   make clean     - remove caches (keeps .venv and the database)
 #
@@ -52,7 +53,7 @@ PROFILE_ARGS ?=
 
 UV_RUN = $(UV) run --frozen
 
-.PHONY: help uv install install-bench migrate run test test-unit fuzz lint format bench profile seed clean
+.PHONY: help uv install install-bench migrate run test test-unit fuzz lint format bench bench-operator profile seed clean
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -120,6 +121,9 @@ format: install
 
 bench: install-bench
 	$(UV_RUN) --group bench python -m bench $(BENCH_ARGS)
+
+bench-operator: install-bench
+	$(UV_RUN) --group bench python -m bench.operator $(BENCH_ARGS)
 
 profile: install-bench
 	$(UV_RUN) --group bench python -m bench.profile $(PROFILE_ARGS)
