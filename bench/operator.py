@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warm-limit", type=int, default=100, help="rows warmed per entity")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--children", type=int, default=150, help="flows of the prefetch rows")
-    parser.add_argument("--think-ms", type=float, default=50.0, help="child read → stories read")
+    parser.add_argument("--think-ms", type=float, default=200.0, help="child read → stories read")
     parser.add_argument("--heroes", type=int, default=BenchConfig.heroes)
     parser.add_argument("--children-rows", type=int, default=BenchConfig.children)
     parser.add_argument("--stories", type=int, default=BenchConfig.stories)

@@ -1,7 +1,6 @@
 """The operator's routes: `POST /cache/warm` (admin token), and the dependency giving the
 app's `Operations` (warming, prefetching, verifier, samples)."""
 
-
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
