@@ -442,10 +442,10 @@ OPERATOR_MUTANTS = (
         (f"{VERIFIER}::test_a_write_in_flight_is_not_counted_stale",),
     ),
     Mutant(
-        "a prefetch reads through the loader (single flight: no second load)",
+        "a prefetch reads through the loader (single flight and lease: no second load)",
         "app/cache/prefetch.py",
         "            await self.layer.loader.read_through(slot)\n            self.stats.completed",
-        "            await self.layer.loader._load(slot)\n            self.stats.completed",
+        "            await slot.load()\n            self.stats.completed",
         (f"{PREFETCH}::test_a_page_being_loaded_is_joined_not_loaded_twice",),
     ),
     Mutant(
