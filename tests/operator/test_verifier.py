@@ -50,7 +50,7 @@ async def served_within(
         if check(response):
             return time.monotonic() - started
         await asyncio.sleep(0.05)
-    pytest.fail(f"still stale after {limit} s")
+    pytest.fail(f"still stale after {limit} s: {response.status_code} {response.text}")
 
 
 @pytest.mark.parametrize(
@@ -97,9 +97,9 @@ async def test_a_row_changed_in_sql_is_served_fresh_within_one_interval(
         )
 
         stats = (await api.stats())["verifier"]
-        assert stats["entities"]["hero"]["stale"] == 1
-        assert stats["entities"]["hero"]["repaired"] == 1
-        assert stats["stale"] == 1 and stats["checked"] >= 1
+        assert stats["entities"]["hero"]["stale"] == 1, stats
+        assert stats["entities"]["hero"]["repaired"] == 1, stats
+        assert stats["stale"] == 1 and stats["checked"] >= 1, stats
         metrics = (await api.http.get("/metrics")).text
         assert 'tales_cache_verify_stale_total{entity="hero"} 1.0' in metrics
         assert 'tales_cache_verify_checked_total{entity="hero"}' in metrics
