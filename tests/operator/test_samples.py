@@ -1,0 +1,76 @@
+"""The samples behind the dashboard: `GET /cache/samples` holds what `/cache/stats` says,
+the ring buffer is bounded, and a service without Redis still samples."""
+
+import asyncio
+from collections import deque
+
+from app.cache.samples import quantile_ms
+from tests.api import payloads
+from tests.api.helpers import url
+from tests.operator.conftest import OperatorApi
+from tests.support.redis_server import RedisServer
+
+SIGNAL_TIMEOUT = 10
+
+
+async def test_a_sample_holds_the_statistics_of_the_moment(operator_api: OperatorApi) -> None:
+    async with operator_api() as api:
+        hero = await api.create("hero", payloads.hero())
+        for _ in range(3):
+            await api.http.get(url("hero", hero["id"]))
+        sampler = api.app.state.operations.sampler
+
+        sample = await sampler.take()
+        stats = await api.stats()
+
+        assert sample["entities"] == stats["entities"]
+        assert sample["total"] == stats["total"]
+        assert sample["breaker"] == "closed"
+        assert sample["redis_used_memory"] > 0
+        assert sample["near_bytes"] == stats["near"]["bytes"]
+        body = (await api.http.get("/cache/samples")).json()
+        assert body["samples"][-1]["entities"] == stats["entities"]
+        assert body["interval_s"] == 1.0
+
+
+async def test_the_ring_buffer_keeps_the_last_samples(operator_api: OperatorApi) -> None:
+    async with operator_api() as api:
+        sampler = api.app.state.operations.sampler
+        sampler.samples = deque(maxlen=3)
+        taken = [await sampler.take() for _ in range(5)]
+        assert list(sampler.samples) == taken[-3:]
+
+
+async def test_keys_under_the_prefix_are_counted(
+    operator_api: OperatorApi, clean_redis: RedisServer
+) -> None:
+    async with operator_api() as api:
+        hero = await api.create("hero", payloads.hero())
+        await api.entry("hero", hero["id"])
+        clean_redis.client().set("another-service:key", b"x")  # not under the prefix
+        under_prefix = list(clean_redis.client().scan_iter(match="tales:*"))
+
+        counted = await api.app.state.operations.sampler._count_keys()
+
+        assert counted == len(under_prefix) > 0
+
+
+async def test_without_redis_the_service_still_samples(operator_api: OperatorApi) -> None:
+    async with operator_api(redis_enabled=False) as api:
+        async with asyncio.timeout(SIGNAL_TIMEOUT):
+            while not (await api.http.get("/cache/samples")).json()["samples"]:
+                await asyncio.sleep(0.05)
+        sample = (await api.http.get("/cache/samples")).json()["samples"][-1]
+        assert sample["breaker"] == "disabled"
+        assert sample["redis_used_memory"] is None and sample["near_bytes"] is None
+        stats = await api.stats()
+        assert stats["verifier"]["enabled"] is False
+        assert stats["prefetch"] == {"enabled": False}
+
+
+def test_quantiles_from_histogram_buckets() -> None:
+    before = [(0.001, 0.0), (0.01, 0.0), (0.1, 0.0), (float("inf"), 0.0)]
+    after = [(0.001, 50.0), (0.01, 99.0), (0.1, 100.0), (float("inf"), 100.0)]
+    assert quantile_ms(before, after, 0.5) == 1.0  # the 50th of 100 is in the first bucket
+    assert quantile_ms(before, after, 0.99) == 10.0
+    assert quantile_ms(after, after, 0.5) is None  # nothing observed in between
