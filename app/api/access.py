@@ -9,7 +9,8 @@ from its method and path alone (`required_scope`), before any routing:
 | `GET`/`HEAD` under `/api/v1/` | `tales.read` |
 | `POST`/`PUT`/`PATCH`/`DELETE` under `/api/v1/` | `tales.write` |
 | `/cache/...` (flush, invalidate, warm) | `tales.admin`, or `ADMIN_TOKEN` |
-| `/metrics`, `/dashboard`, `GET /cache/stats` | `tales.admin` if `AUTH_PROTECT_OPERATOR_ROUTES` |
+| `/metrics`, `/dashboard`, `GET /cache/stats`, `GET /cache/samples` | `tales.admin` if
+  `AUTH_PROTECT_OPERATOR_ROUTES` |
 | `/health`, `/health/ready`, `/docs`, `/redoc`, `/openapi.json` (and the docs' assets) | open |
 | anything else | `tales.read` (closed by default) |
 
@@ -53,8 +54,10 @@ OPEN_PATHS = frozenset(
     {"/health", "/health/ready", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 )
 OPEN_PREFIXES = ("/static-offline-docs/",)
-OPERATOR_PATHS = frozenset({"/metrics", "/dashboard", "/cache/stats"})
+OPERATOR_PATHS = frozenset({"/metrics", "/dashboard", "/cache/stats", "/cache/samples"})
 OPERATOR_PREFIXES = ("/dashboard/",)
+#: operator paths under /cache/: only their GET is an operator route (the page polls them)
+READ_ONLY_OPERATOR_PATHS = frozenset({"/cache/stats", "/cache/samples"})
 CACHE_PATH, CACHE_PREFIX = "/cache", "/cache/"
 
 UNAUTHORIZED, FORBIDDEN = 401, 403
@@ -68,7 +71,7 @@ def required_scope(method: str, path: str, protect_operator_routes: bool) -> str
     if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
         return None
     if path in OPERATOR_PATHS or path.startswith(OPERATOR_PREFIXES):
-        if path == "/cache/stats" and method != "GET":
+        if path in READ_ONLY_OPERATOR_PATHS and method != "GET":
             return ADMIN
         return ADMIN if protect_operator_routes else None
     if path == CACHE_PATH or path.startswith(CACHE_PREFIX):

@@ -24,7 +24,12 @@ from tests.auth.conftest import (
 )
 
 COLLECTIONS = ("heroes", "children", "stories")
-OPERATOR_ROUTES = {"/metrics", "/cache/stats", "/dashboard"}
+OPERATOR_ROUTES = {
+    "/metrics",
+    "/cache/stats",
+    "/cache/samples",
+    "/dashboard",
+}  # samples: what /dashboard polls
 OPEN_OUTSIDE_THE_DOCUMENT = ("/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect")
 
 
@@ -57,6 +62,8 @@ def body_of(method: str, path: str) -> Any:
     """A valid body, so that an allowed write succeeds (2xx)."""
     if path.endswith("/rating"):
         return {"rating": 7}
+    if path == "/cache/warm":
+        return {"entity": "heroes", "limit": 1}
     if method == "PATCH":
         return {"age": 8} if "/stories/" not in path else {"title": "Another title"}
     if method in ("POST", "PUT") and path.startswith("/api/v1/"):

@@ -74,3 +74,15 @@ def test_quantiles_from_histogram_buckets() -> None:
     assert quantile_ms(before, after, 0.5) == 1.0  # the 50th of 100 is in the first bucket
     assert quantile_ms(before, after, 0.99) == 10.0
     assert quantile_ms(after, after, 0.5) is None  # nothing observed in between
+
+
+def test_the_samples_are_an_operator_route_like_the_dashboard() -> None:
+    """With AUTH_ENABLED, the page and the JSON it polls need the same thing."""
+    from app.api.access import ADMIN, required_scope
+
+    for protect in (False, True):
+        page = required_scope("GET", "/dashboard", protect)
+        assert required_scope("GET", "/cache/samples", protect) == page
+    assert required_scope("GET", "/cache/samples", False) is None
+    assert required_scope("GET", "/cache/samples", True) == ADMIN
+    assert required_scope("POST", "/cache/warm", False) == ADMIN
