@@ -14,6 +14,7 @@ so a large keyspace costs a bounded amount).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -37,6 +38,8 @@ KEY_COUNT_EVERY = 5
 KEY_COUNT_BATCH = 1000
 MAX_KEY_COUNT_CALLS = 100
 QUANTILES = (0.5, 0.99)
+#: The longest `close` waits for a sample in progress before cancelling it.
+STOP_TIMEOUT_S = 5.0
 
 Buckets = dict[str, list[tuple[float, float]]]  # group -> [(upper bound, cumulative count)]
 
@@ -102,24 +105,32 @@ class Sampler:
         self._keys: int | None = None
         self._count = 0
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run())
 
     async def close(self) -> None:
+        """Stop between samples: a sample's Redis calls are not cancelled half-way (that
+        could leave a pooled connection mid-reply while the pool closes)."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            self._stopping.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_TIMEOUT_S)
+            except TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.take()
             except Exception:  # one failed sample must not end the series
                 logger.exception("cache sample failed")
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
 
     def _entity_of_route(self, labels: dict[str, str]) -> str | None:
         if labels.get("method") != "GET":
