@@ -17,11 +17,11 @@ from prometheus_client import CollectorRegistry
 from app.api.access import protect
 from app.api.admin import admin_router
 from app.api.contract import operation_id, publish_openapi
+from app.api.dashboard import router as dashboard_router
 from app.api.dependencies import RepositoryFactory, Services
 from app.api.entities import entity_router
 from app.api.health import router as health_router
 from app.api.methods import install_method_not_allowed
-from app.api.dashboard import router as dashboard_router
 from app.api.metrics import RequestMetrics, http_request_seconds
 from app.api.metrics import router as metrics_router
 from app.api.near_front import NearFront, NearSlot
@@ -31,9 +31,9 @@ from app.cache.cached_repository import CachedRepository, CacheLayer
 from app.cache.operations import Operations
 from app.cache.outbox import Outbox
 from app.cache.prefetch import Prefetcher, PrefetchingRepository
-from app.cache.verifier import VerifierCollector
 from app.cache.service import CacheService
 from app.cache.stats import CacheStatsCollector
+from app.cache.verifier import VerifierCollector
 from app.core import access_log
 from app.core import settings as core_settings
 from app.core.database import AfterCommit, UnitOfWork, create_engine, create_session_factory

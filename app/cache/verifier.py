@@ -195,7 +195,7 @@ class Verifier:
             seen = set(picked)
             for raw in batch:
                 key = raw.decode()
-                if _entry_id(key, keys.namespace) is not None and key not in seen:
+                if _entry_id(key, keys) is not None and key not in seen:
                     picked.append(key)
                     seen.add(key)
             if self.cursors[entity] == 0:
@@ -207,19 +207,19 @@ class Verifier:
         """The entries of the current epoch among `keys`."""
         if not keys:
             return []
-        epoch_key = self.cache.keys[entity].epoch
-        result = await self.cache.guard.run(entity, lambda redis: redis.mget(epoch_key, *keys))
+        entity_keys = self.cache.keys[entity]
+        epoch_keys = [entity_keys.epoch_of(key) for key in keys]  # one per key's hash tag
+        result = await self.cache.guard.run(entity, lambda redis: redis.mget(*epoch_keys, *keys))
         if result is FAILED:
             return []
-        epoch, *values = cast("list[bytes | None]", result)
-        if epoch is None:
-            return []
-        head = format.entry_head(epoch)
+        read = cast("list[bytes | None]", result)
+        epochs, values = read[: len(keys)], read[len(keys) :]
         sampled = []
-        namespace = self.cache.keys[entity].namespace
-        for key, value in zip(keys, values, strict=True):
-            entity_id = _entry_id(key, namespace)
-            if value is None or entity_id is None or not value.startswith(head):
+        for key, epoch, value in zip(keys, epochs, values, strict=True):
+            entity_id = _entry_id(key, entity_keys)
+            if epoch is None or value is None or entity_id is None:
+                continue
+            if not value.startswith(format.entry_head(epoch)):
                 continue
             entry = format.parse_entry(value)
             if entry is not None:
@@ -264,14 +264,16 @@ class Verifier:
         }
 
 
-def _entry_id(key: str, namespace: str) -> UUID | None:
-    rest = key.removeprefix(namespace)
-    if len(rest) != UUID_LENGTH or rest == key:
+def _entry_id(key: str, keys: format.EntityKeys) -> UUID | None:
+    """The id of an entry key of this entity (None: a page, a lease, another key)."""
+    rest = key.rpartition(":")[2]
+    if len(rest) != UUID_LENGTH:
         return None
     try:
-        return UUID(rest)
+        entity_id = UUID(rest)
     except ValueError:
         return None
+    return entity_id if keys.entry(entity_id) == key else None
 
 
 def _differs(sampled: Sampled, row: tuple[int, bytes] | None) -> bool:

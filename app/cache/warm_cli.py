@@ -16,6 +16,7 @@ import sys
 from tqdm import tqdm
 
 from app.cache.cached_repository import CacheLayer
+from app.cache.outbox import Outbox
 from app.cache.service import CacheService
 from app.cache.warming import Warmer, WarmResult
 from app.core.database import create_engine, create_session_factory
@@ -69,7 +70,10 @@ async def _warm(settings: Settings, entities: list[str], limit: int, progress: b
     cache = CacheService(settings, ENTITIES)
     try:
         await cache.warm_up()
-        warmer = Warmer(CacheLayer(cache, ENTITIES), ENTITIES, create_session_factory(engine))
+        session_factory = create_session_factory(engine)
+        # warming only reads: the outbox (of writes' invalidations) is never started
+        outbox = Outbox(session_factory, cache, settings.cache_repair_bound_ms)
+        warmer = Warmer(CacheLayer(cache, ENTITIES, outbox), ENTITIES, session_factory)
         for entity in entities:
             result = await _warm_one(warmer, entity, limit, progress)
             print(
