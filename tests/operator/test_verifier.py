@@ -121,10 +121,10 @@ async def test_a_write_in_flight_is_not_counted_stale(
     committed, release = asyncio.Event(), asyncio.Event()
     original = CachedRepository._invalidate
 
-    async def held(self: CachedRepository, changes: Any) -> None:
+    async def held(self: CachedRepository, *args: Any, **kwargs: Any) -> None:
         committed.set()
         await release.wait()
-        await original(self, changes)
+        await original(self, *args, **kwargs)
 
     # a verifier that only runs when called (one round per call)
     async with operator_api(cache_verify_interval_s=3600) as api:
