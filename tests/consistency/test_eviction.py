@@ -58,8 +58,8 @@ class Pressure:
             return "lease"
         if parts[0] == "gen":
             return "scope counter"
-        if parts[0] == "hero" and len(parts) == 2:
-            return "hero entry or marker"
+        if parts[0] == "hero" and len(parts) == 3 and parts[1] != "{hero.pages}":
+            return "hero entry or marker"  # hero:{hero.T}:<id>
         return "page" if parts[0] == "hero" else "other service key"
 
     def service_keys(self) -> int:

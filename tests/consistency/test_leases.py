@@ -51,7 +51,7 @@ def settings(**overrides: Any) -> dict[str, Any]:
 
 
 def lease_key(hero_id: str) -> str:
-    return f"tales:lease:hero:{hero_id}"
+    return f"tales:lease:{entry_key('hero', hero_id).removeprefix('tales:')}"
 
 
 def hero_stats(app: FastAPI) -> Any:
