@@ -81,6 +81,22 @@ async def test_disabled_service_opens_no_connection_and_answers_misses() -> None
         assert cache.stats.snapshot()["total"]["errors"] == 0
 
 
+async def test_a_fill_holding_its_lease_never_stores_a_version_older_than_the_marker(
+    cache: CacheService, redis_server: RedisServer
+) -> None:
+    """The version check alone, apart from the lease: a reader that holds the load lease
+    (taken after the write's marker) still cannot store a version below that marker."""
+    key = entry_key("hero", "00000000-0000-0000-0000-000000000003")
+    lease = entity_keys("hero").lease(key)
+    assert await cache.invalidate("hero", [Marker(key, 3, 60)], [], {"hero"})
+    read = await cache.read_entry("hero", key, lease, "token-of-this-reader")
+    assert read is not None and read.lease and read.floor == 3
+    assert redis_server.client().get(lease) == b"token-of-this-reader"
+    older = format.entry(read.at, 2, 60, 1, b"{}")
+    assert not await cache.fill_entry("hero", key, lease, read, 2, older, "token-of-this-reader")
+    assert redis_server.client().get(key) == format.marker(3)
+
+
 async def test_a_late_marker_of_an_older_write_does_not_replace_a_newer_one(
     cache: CacheService, redis_server: RedisServer
 ) -> None:
