@@ -149,13 +149,6 @@ MUTANTS = (
         (f"{OUTAGE}::test_write_during_redis_hang_is_read_back_after_resume",),
     ),
     Mutant(
-        "back from an outage, the half-open probe moves the epochs first",
-        "app/cache/guard.py",
-        "                    self._stale_epochs.update(self.epoch_keys)\n",
-        "                    pass\n",
-        (f"{OUTAGE}::test_redis_restarted_from_an_older_snapshot_is_not_served_after_the_outage",),
-    ),
-    Mutant(
         "a literal path answers its own methods: other methods are 405, not another route's",
         "app/api/methods.py",
         "    app.router.routes.insert(0, MethodNotAllowed(literal, literal=True))\n",
@@ -203,8 +196,10 @@ MUTANTS = (
     Mutant(
         "concurrent misses in one process share one load (single flight)",
         "app/cache/loader.py",
-        "loaded, shared = await self.flights.run(slot.flight(read), lambda: self._load(slot, due))",
-        "loaded, shared = await self._load(slot, due), False",
+        "loaded, shared = await self.flights.run(\n"
+        "            slot.flight(read), lambda: self._load(slot, due, refresh)\n"
+        "        )",
+        "loaded, shared = await self._load(slot, due, refresh), False",
         (f"{STAMPEDE}::test_single_flight_works_without_redis",),
     ),
     Mutant(
