@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from tests.api import payloads
+from tests.cache.conftest import entry_key
 from tests.redis_access.workload import exercise, near, serve_instance
 from tests.resilience.conftest import Instance, eventually
 from tests.sentinel.conftest import UNUSED_HOST_URL, sentinel_settings
@@ -183,7 +184,7 @@ async def test_a_promoted_replica_that_missed_a_write_is_recognized_before_it_is
 
         failover = await asyncio.to_thread(sentinel_group.wait_failover)
         # Nothing has read or filled it yet: the promoted replica missed the write.
-        raw = sentinel_group.replica.client().get(f"tales:hero:{hero['id']}")
+        raw = sentinel_group.replica.client().get(entry_key("hero", hero["id"]))
         assert raw is not None and raw.startswith(b'{"state":"entry"')
         assert f'"version":{hero["version"]},'.encode() in raw[:120], raw[:120]
 
