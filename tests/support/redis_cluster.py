@@ -16,12 +16,11 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import redis
 
 from .ports import free_port
+from .started import Started
 
 HOST = "127.0.0.1"
 NODES = 6
@@ -55,7 +54,7 @@ def _release(procs: dict[int, subprocess.Popen[bytes]], root: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
-class RedisClusterServers:
+class RedisClusterServers(Started):
     """Start with ``start()`` (or ``with``); see the module docstring."""
 
     def __init__(self) -> None:
@@ -208,19 +207,3 @@ class RedisClusterServers:
 
     def close(self) -> None:
         self._finalizer()
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

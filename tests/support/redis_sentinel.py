@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from .redis_server import HOST, RedisServer
+from .started import Started
 from .tls import TlsFiles
 
 MASTER_NAME = "tales"
@@ -131,7 +132,7 @@ class SentinelServer(NodeServer):
         return [self._executable, str(self.conf_path), "--sentinel"]
 
 
-class SentinelGroup:
+class SentinelGroup(Started):
     """A primary, a replica of it and three sentinels (see the module docstring)."""
 
     def __init__(
@@ -180,17 +181,6 @@ class SentinelGroup:
         for server in [*self.sentinels, self.replica, self.primary]:
             with contextlib.suppress(Exception):
                 server.close()
-
-    def __enter__(self) -> SentinelGroup:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def master_port(self) -> int | None:
         """The port of the primary the sentinels name (the first that answers)."""

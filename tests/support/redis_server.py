@@ -17,8 +17,7 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import redis
@@ -26,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .ports import free_port
+from .started import Started
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 5.0
@@ -59,7 +59,7 @@ def _release(state: _State) -> None:
     shutil.rmtree(state.data_dir, ignore_errors=True)
 
 
-class RedisServer:
+class RedisServer(Started):
     """Spawn and control a private ``redis-server`` (see module docstring)."""
 
     def __init__(
@@ -272,22 +272,6 @@ class RedisServer:
                 client.close()
         self._clients.clear()
         self._finalizer()  # runs _release exactly once
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "paused" if self.is_paused else "running" if self.is_running else "stopped"
