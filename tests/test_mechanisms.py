@@ -426,7 +426,11 @@ OPERATOR_MUTANTS = (
         "app/cache/verifier.py",
         "if stale and await self.cache.demote(entity, [s.key for s in stale]):",
         "if stale and True:",
-        (f"{VERIFIER}::test_a_row_changed_in_sql_is_served_fresh_within_one_interval",),
+        # one case (a hang, seen once in CI, then ends in pytest-timeout's failure in time)
+        (
+            f"{VERIFIER}::test_a_row_changed_in_sql_is_served_fresh_within_one_interval"
+            "[UPDATE heroes SET name = 'Fixed', version = version + 1 WHERE id = :id]",
+        ),
     ),
     Mutant(
         "the verifier re-reads a suspect before counting it stale (a write in flight)",
