@@ -13,8 +13,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from alembic import command
-from app.core.settings import SettingsError, load_settings
-from app.entities import ENTITIES
+from app.core.cli import settings_or_report
 
 EXIT_INVALID_SETTINGS = 2
 EXIT_NO_CONFIG = 3
@@ -31,10 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(ENTITIES)
-    except SettingsError as exc:
-        print(f"migrate: {exc}", file=sys.stderr)
+    settings = settings_or_report("migrate")
+    if settings is None:
         return EXIT_INVALID_SETTINGS
     if not args.config.is_file():
         print(f"migrate: {args.config} not found (run from the project directory)", file=sys.stderr)

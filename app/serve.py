@@ -9,13 +9,11 @@ entrypoint starts the service this way too.
 """
 
 import argparse
-import sys
 
 import uvicorn
 
 from app.core import access_log
-from app.core.settings import SettingsError, load_settings
-from app.entities import ENTITIES
+from app.core.cli import settings_or_report
 
 APP = "app.main:app"
 EXIT_INVALID_SETTINGS = 2
@@ -27,10 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings(ENTITIES)
-    except SettingsError as exc:
-        print(f"serve: {exc}", file=sys.stderr)
+    settings = settings_or_report("serve")
+    if settings is None:
         return EXIT_INVALID_SETTINGS
     uvicorn.run(
         APP,

@@ -19,8 +19,9 @@ from app.cache.cached_repository import CacheLayer
 from app.cache.outbox import Outbox
 from app.cache.service import CacheService
 from app.cache.warming import Warmer, WarmResult
+from app.core.cli import settings_or_report
 from app.core.database import create_engine, create_session_factory
-from app.core.settings import Settings, SettingsError, load_settings
+from app.core.settings import Settings
 from app.entities import ENTITIES
 
 EXIT_OK = 0
@@ -96,11 +97,9 @@ async def _warm(settings: Settings, entities: list[str], limit: int, progress: b
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        # this process serves nothing: no near cache to keep in step
-        settings = load_settings(ENTITIES, cache_near_enabled=False)
-    except SettingsError as exc:
-        print(f"warm: {exc}", file=sys.stderr)
+    # this process serves nothing: no near cache to keep in step
+    settings = settings_or_report("warm", cache_near_enabled=False)
+    if settings is None:
         return EXIT_REFUSED
     if not settings.redis_enabled:
         print("warm: the cache is disabled (REDIS_ENABLED=false)", file=sys.stderr)

@@ -16,8 +16,7 @@ import sys
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from app.core.settings import SettingsError, load_settings
-from app.entities import ENTITIES
+from app.core.cli import settings_or_report
 from app.seed.loader import SeedRefused, seed_database
 from app.seed.sizes import DEFAULT_SIZE, SIZES, Counts
 from app.seed.vocabulary import VocabularyError
@@ -79,10 +78,8 @@ def _describe(exc: BaseException) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of `python -m app seed`; returns the exit code."""
-    try:
-        settings = load_settings(ENTITIES)
-    except SettingsError as exc:
-        print(f"seed: {exc}", file=sys.stderr)
+    settings = settings_or_report("seed")
+    if settings is None:
         return EXIT_REFUSED
     counts = counts_from_args(args)
     seed = (

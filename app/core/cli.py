@@ -1,0 +1,20 @@
+"""What the commands of `python -m app` share: loading the settings (an invalid configuration
+is printed on stderr, prefixed with the command's name)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from app.core.settings import Settings, SettingsError, load_settings
+from app.entities import ENTITIES
+
+
+def settings_or_report(command: str, **overrides: Any) -> Settings | None:
+    """The settings (`overrides` first), or None once `<command>: <what is invalid>` is on
+    stderr: the caller then exits with its code for a refused configuration."""
+    try:
+        return load_settings(ENTITIES, **overrides)
+    except SettingsError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return None
