@@ -19,7 +19,7 @@ from app.cache.cached_repository import CacheLayer
 from app.cache.outbox import Outbox
 from app.cache.service import CacheService
 from app.cache.warming import Warmer, WarmResult
-from app.core.cli import settings_or_report
+from app.core.cli import settings_or_report, whole_number
 from app.core.database import create_engine, create_session_factory
 from app.core.settings import Settings
 from app.entities import ENTITIES
@@ -30,16 +30,6 @@ EXIT_REFUSED = 2
 ALL = "all"
 
 
-def _limit(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return number
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--entity",
@@ -48,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="which entity to warm (default: all)",
     )
     parser.add_argument(
-        "--limit", type=_limit, help="most recent rows per entity (default: CACHE_WARM_LIMIT)"
+        "--limit",
+        type=whole_number(1),
+        help="most recent rows per entity (default: CACHE_WARM_LIMIT)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -16,7 +16,7 @@ import sys
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from app.core.cli import settings_or_report
+from app.core.cli import settings_or_report, whole_number
 from app.seed.loader import SeedRefused, seed_database
 from app.seed.sizes import DEFAULT_SIZE, SIZES, Counts
 from app.seed.vocabulary import VocabularyError
@@ -29,16 +29,8 @@ EXIT_REFUSED = 2
 RANDOM_SEED_LIMIT = 2**31
 #: An error message is cut to this many characters.
 MAX_ERROR_LENGTH = 300
-
-
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return number
+#: The type of a count argument.
+COUNT = whole_number(0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,9 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         + ", ".join(f"{n}={c.heroes}/{c.children}/{c.stories}" for n, c in SIZES.items())
         + f" heroes/children/stories (default: {DEFAULT_SIZE})",
     )
-    parser.add_argument("--heroes", type=_count, help="number of heroes (overrides --size)")
-    parser.add_argument("--children", type=_count, help="number of children (overrides --size)")
-    parser.add_argument("--stories", type=_count, help="number of stories (overrides --size)")
+    parser.add_argument("--heroes", type=COUNT, help="number of heroes (overrides --size)")
+    parser.add_argument("--children", type=COUNT, help="number of children (overrides --size)")
+    parser.add_argument("--stories", type=COUNT, help="number of stories (overrides --size)")
     parser.add_argument(
         "--seed",
         type=int,
