@@ -15,7 +15,7 @@ from app.cache import format
 from app.cache.keys import DIGEST_BYTES
 from tests.api import payloads
 from tests.support.redis_server import RedisServer
-from tests.support.service import ServiceProcess
+from tests.support.service import ServiceProcess, running_services
 
 CHILDREN = "/api/v1/children"
 NAME = "Zoë Secretname"
@@ -25,18 +25,8 @@ NAME = "Zoë Secretname"
 def two_processes(
     postgresql_database_url: str, clean_database: None, own_redis: RedisServer, tmp_path: Path
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    services: list[ServiceProcess] = []
-    try:
-        for name in ("a", "b"):
-            services.append(
-                ServiceProcess(postgresql_database_url, own_redis.url, tmp_path / f"{name}.log")
-            )
-        for service in services:
-            service.wait_healthy()
-        yield services[0], services[1]
-    finally:
-        for service in services:
-            service.stop()
+    with running_services(postgresql_database_url, own_redis.url, tmp_path, 2) as (a, b):
+        yield a, b
 
 
 async def child_hits(client: httpx.AsyncClient) -> int:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.stampede.helpers import HERO, HEROES
 from tests.support.redis_server import RedisServer
-from tests.support.service import ServiceProcess
+from tests.support.service import ServiceProcess, running_services
 
 REQUESTS_PER_PROCESS = 100
 
@@ -19,18 +19,8 @@ REQUESTS_PER_PROCESS = 100
 def two_processes(
     postgresql_database_url: str, own_redis: RedisServer, tmp_path: Path
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    services: list[ServiceProcess] = []
-    try:
-        for name in ("a", "b"):
-            services.append(
-                ServiceProcess(postgresql_database_url, own_redis.url, tmp_path / f"{name}.log")
-            )
-        for service in services:
-            service.wait_healthy()
-        yield services[0], services[1]
-    finally:
-        for service in services:
-            service.stop()
+    with running_services(postgresql_database_url, own_redis.url, tmp_path, 2) as (a, b):
+        yield a, b
 
 
 async def hero_loads(client: httpx.AsyncClient) -> int:

@@ -1,9 +1,12 @@
 """The service as a real process (`python -m app serve`, uvicorn), on a free port."""
 
 import os
+import string
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -76,3 +79,21 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@contextmanager
+def running_services(
+    database_url: str, redis_url: str, log_dir: Path, count: int
+) -> Iterator[list[ServiceProcess]]:
+    """`count` service processes on one database and one Redis (logs `a.log`, `b.log`... in
+    `log_dir`), each healthy before the block runs; all stopped at the end."""
+    services: list[ServiceProcess] = []
+    try:
+        for name in string.ascii_lowercase[:count]:
+            services.append(ServiceProcess(database_url, redis_url, log_dir / f"{name}.log"))
+        for service in services:
+            service.wait_healthy()
+        yield services
+    finally:
+        for service in services:
+            service.stop()
