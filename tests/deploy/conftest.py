@@ -6,15 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.ports import free_port
 from tests.support.postgres import create_database, drop_database, postgres_url
+from tests.support.service import became_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = ROOT / "scripts" / "docker-entrypoint.sh"
@@ -49,14 +48,8 @@ class Started:
         return self.log_path.read_text(errors="replace")
 
     def wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(POLL_SECONDS)
+        if became_healthy(self.url, self.process, START_TIMEOUT, POLL_SECONDS):
+            return
         raise AssertionError(f"not healthy on port {self.port}:\n{self.output()[-3000:]}")
 
     def stop(self) -> int:

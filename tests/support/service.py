@@ -19,6 +19,22 @@ STOP_TIMEOUT = 10.0
 POLL_SECONDS = 0.05
 
 
+def became_healthy(
+    url: str, process: subprocess.Popen[bytes], timeout: float, poll_seconds: float
+) -> bool:
+    """Poll `url`/health until it answers 200 (True); False once `process` has exited or
+    `timeout` seconds have passed without that answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(poll_seconds)
+    return False
+
+
 class ServiceProcess:
     def __init__(
         self,
@@ -57,16 +73,8 @@ class ServiceProcess:
             )
 
     def wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(POLL_SECONDS)
+        if became_healthy(self.url, self.process, START_TIMEOUT, POLL_SECONDS):
+            return
         output = self.log_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"service on port {self.port} did not become healthy:\n{output}")
 
