@@ -11,8 +11,12 @@ import pytest
 
 from tests.redis_access.test_tls_and_acl import USER_PASSWORD
 from tests.redis_access.workload import ACL_USER, acl_rule, exercise, serve_instance
-from tests.resilience.conftest import Instance, eventually
-from tests.sentinel.conftest import DATA_PASSWORD, SENTINEL_PASSWORD, sentinel_settings
+from tests.sentinel.conftest import (
+    DATA_PASSWORD,
+    SENTINEL_PASSWORD,
+    hero_hits_resume,
+    sentinel_settings,
+)
 from tests.support.redis_sentinel import SentinelGroup
 from tests.support.tls import TlsFiles
 
@@ -60,13 +64,6 @@ async def test_sentinel_over_tls_as_the_acl_user(
         group.kill_primary()
         await asyncio.to_thread(group.wait_failover)
         patched = await one.patch_hero(hero["id"], {"name": "Luna over TLS"})
-        for instance in (one, two):
-            hits = await instance.hero_hits()
-
-            async def hits_again(instance: Instance = instance, hits: int = hits) -> bool:
-                assert await instance.get_hero(hero["id"]) == patched
-                return await instance.hero_hits() > hits
-
-            await eventually(hits_again, within=RECOVERY_WITHIN)
+        await hero_hits_resume((one, two), hero["id"], patched, within=RECOVERY_WITHIN)
         assert group.replica.client().execute_command("ACL", "LOG") == []
         assert group.replica.client().keys("tales:hero:*")

@@ -2,10 +2,12 @@
 (`tests/support/redis_sentinel.py`), and the settings of an instance that finds its Redis
 through them."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import pytest
 
+from tests.resilience.conftest import Instance, eventually
 from tests.support.redis_sentinel import SentinelGroup
 
 DATA_PASSWORD = "data-password-for-tests"
@@ -28,3 +30,26 @@ def sentinel_settings(group: SentinelGroup) -> dict[str, object]:
         "redis_sentinel_password": group.sentinel_password,
         "redis_password": group.password,
     }
+
+
+async def hero_hits_resume(
+    instances: Iterable[Instance],
+    hero_id: str,
+    expected: dict[str, Any],
+    *,
+    within: float,
+    breaker_closed: bool = False,
+) -> None:
+    """After a failover, on each instance in turn: read `hero_id` (every read must answer
+    `expected`, never an older version) until the instance's hero hits grew, and with
+    `breaker_closed` its breaker is closed too; fails after `within` seconds."""
+    for instance in instances:
+        hits = await instance.hero_hits()
+
+        async def hits_again(instance: Instance = instance, hits: int = hits) -> bool:
+            assert await instance.get_hero(hero_id) == expected
+            if breaker_closed and await instance.breaker() != "closed":
+                return False
+            return await instance.hero_hits() > hits
+
+        await eventually(hits_again, within=within)

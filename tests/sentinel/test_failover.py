@@ -12,7 +12,7 @@ from tests.api import payloads
 from tests.cache.conftest import entry_key
 from tests.redis_access.workload import exercise, near, serve_instance
 from tests.resilience.conftest import Instance, eventually
-from tests.sentinel.conftest import UNUSED_HOST_URL, sentinel_settings
+from tests.sentinel.conftest import UNUSED_HOST_URL, hero_hits_resume, sentinel_settings
 from tests.support.redis_sentinel import SentinelGroup
 
 HEROES = "/api/v1/heroes"
@@ -121,15 +121,9 @@ async def test_a_killed_primary_is_followed_to_the_promoted_replica_without_5xx_
 
         latest = await one.get_hero(hero["id"])
         assert latest["version"] == traffic.acknowledged
-        for instance in (one, two):
-            hits = await instance.hero_hits()
-
-            async def hits_again(instance: Instance = instance, hits: int = hits) -> bool:
-                assert await instance.get_hero(hero["id"]) == latest  # never older
-                stats = await instance.cache_stats()
-                return stats["breaker"] == "closed" and await instance.hero_hits() > hits
-
-            await eventually(hits_again, within=RECOVERY_WITHIN)
+        await hero_hits_resume(
+            (one, two), hero["id"], latest, within=RECOVERY_WITHIN, breaker_closed=True
+        )
         recovered = time.monotonic() - killed
 
         # The promoted replica was recognized as another dataset before it was read.
@@ -196,11 +190,4 @@ async def test_a_promoted_replica_that_missed_a_write_is_recognized_before_it_is
         print(f"\nlagging replica promoted {failover:.2f} s after the kill; {traffic.statuses}")
         assert not traffic.stale, f"{len(traffic.stale)} stale reads: {traffic.stale[:5]}"
         assert all(status < 500 for status in traffic.statuses), traffic.statuses
-        for instance in (one, two):
-            hits = await instance.hero_hits()
-
-            async def hits_again(instance: Instance = instance, hits: int = hits) -> bool:
-                assert await instance.get_hero(hero["id"]) == patched
-                return await instance.hero_hits() > hits
-
-            await eventually(hits_again, within=RECOVERY_WITHIN)
+        await hero_hits_resume((one, two), hero["id"], patched, within=RECOVERY_WITHIN)
