@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from tests.api import payloads
@@ -38,6 +40,22 @@ async def test_the_service_caches_through_the_primary_the_sentinels_name(
         sentinel_group.primary
     )
     assert primary.keys("tales:hero:*")
+
+
+@asynccontextmanager
+async def two_with_a_warm_hero(
+    database_url: str, settings: dict[str, object]
+) -> AsyncIterator[tuple[Instance, Instance, dict[str, Any]]]:
+    """Two instances on the primary the sentinels name, and a new hero both read as a cache
+    hit."""
+    async with (
+        serve_instance(database_url, UNUSED_HOST_URL, **settings) as one,
+        serve_instance(database_url, UNUSED_HOST_URL, **settings) as two,
+    ):
+        hero = await one.create_hero(payloads.hero(name="Luna"))
+        for instance in (one, two):
+            await instance.warm_hero(hero)
+        yield one, two, hero
 
 
 class Traffic:
@@ -94,13 +112,7 @@ async def test_a_killed_primary_is_followed_to_the_promoted_replica_without_5xx_
     sentinel_group: SentinelGroup, postgresql_database_url: str, clean_database: None
 ) -> None:
     settings = {**sentinel_settings(sentinel_group), **BREAKER}
-    async with (
-        serve_instance(postgresql_database_url, UNUSED_HOST_URL, **settings) as one,
-        serve_instance(postgresql_database_url, UNUSED_HOST_URL, **settings) as two,
-    ):
-        hero = await one.create_hero(payloads.hero(name="Luna"))
-        for instance in (one, two):
-            await instance.warm_hero(hero)
+    async with two_with_a_warm_hero(postgresql_database_url, settings) as (one, two, hero):
         replica_run_id = sentinel_group.run_id(sentinel_group.replica)
 
         traffic = Traffic([one, two], hero)
@@ -160,13 +172,7 @@ async def test_a_promoted_replica_that_missed_a_write_is_recognized_before_it_is
     killed on the primary) before a write, then the primary is killed and the replica
     promoted. It holds the old entry without the write's marker, in the current epoch."""
     settings = {**sentinel_settings(sentinel_group), **NO_BREAKER}
-    async with (
-        serve_instance(postgresql_database_url, UNUSED_HOST_URL, **settings) as one,
-        serve_instance(postgresql_database_url, UNUSED_HOST_URL, **settings) as two,
-    ):
-        hero = await one.create_hero(payloads.hero(name="Luna"))
-        for instance in (one, two):
-            await instance.warm_hero(hero)
+    async with two_with_a_warm_hero(postgresql_database_url, settings) as (one, two, hero):
         primary = sentinel_group.primary.client(socket_timeout=2.0)
         assert primary.wait(1, 2000) == 1  # the replica holds the cached entry
 
