@@ -15,6 +15,8 @@ lease that is gone was deleted. The near cache is off, so that every read reache
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -23,6 +25,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
 from tests.cache.conftest import entry_key
+from tests.conftest import AppAndClient, AppFactory
 from tests.consistency.test_stale_fill_race import (
     HERO,
     HEROES,
@@ -84,17 +87,24 @@ async def second_reader_loads_without_waiting(
     assert stats.stampede_waits == waits, "the second reader waited for a lease nobody fills"
 
 
+@asynccontextmanager
+async def two_instances(
+    cached_instance: AppFactory,
+) -> AsyncIterator[tuple[httpx.AsyncClient, AppAndClient]]:
+    """Two instances of these tests' settings: the first one's client, the second one's app
+    and client (whose reader must not wait for a lease the first one gave up)."""
+    async with (
+        cached_instance(**settings()) as (_a, first),
+        cached_instance(**settings()) as second,
+    ):
+        yield first, second
+
+
 # -- a holder that does not fill releases the lease ---------------------------------------
 async def test_a_reader_whose_load_finds_no_row_releases_the_lease(
     cached_instance, redis_server: RedisServer
 ) -> None:
-    async with (
-        cached_instance(**settings()) as (_a, first),
-        cached_instance(**settings()) as (
-            app_b,
-            second,
-        ),
-    ):
+    async with two_instances(cached_instance) as (first, (app_b, second)):
         missing = str(uuid.uuid4())
         url = f"{HEROES}/{missing}"
         assert (await first.get(url)).status_code == 404
@@ -105,13 +115,7 @@ async def test_a_reader_whose_load_finds_no_row_releases_the_lease(
 async def test_a_reader_whose_load_raises_releases_the_lease(
     cached_instance, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with (
-        cached_instance(**settings()) as (_a, first),
-        cached_instance(**settings()) as (
-            app_b,
-            second,
-        ),
-    ):
+    async with two_instances(cached_instance) as (first, (app_b, second)):
         hero = (await first.post(HEROES, json=HERO)).json()
         url = f"{HEROES}/{hero['id']}"
         failing = Failing(hero["id"])
@@ -127,13 +131,7 @@ async def test_a_cancelled_reader_releases_the_lease(
 ) -> None:
     pause = Pause()
     patch_loads(monkeypatch, pause.wrap, "get")
-    async with (
-        cached_instance(**settings()) as (_a, first),
-        cached_instance(**settings()) as (
-            app_b,
-            second,
-        ),
-    ):
+    async with two_instances(cached_instance) as (first, (app_b, second)):
         hero, url = await create_hero_then_arm(first, pause)
         reader = await start_paused_read(first, pause, url)  # holds the lease, loading
         redis = redis_server.client()
