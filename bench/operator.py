@@ -29,12 +29,9 @@ import asyncio
 import json
 import random
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from bench.config import PATHS, RESULTS_DIR, ROOT, BenchConfig
@@ -45,19 +42,10 @@ if str(ROOT) not in sys.path:  # `tests.support` and `app` are imported from the
 import httpx
 
 from bench import client
-from bench.database import prepare
-from bench.procs import Processes, Server, app_env
-from tests.support import (
-    RedisServer,
-    create_database,
-    drop_all_created,
-    free_port,
-    postgres_available,
-    postgres_url,
-)
+from bench.session import seeded_session
+from tests.support import postgres_available
 
 OUTPUT = RESULTS_DIR / "operator.json"
-LOG_DIR = RESULTS_DIR / "logs-operator"
 ADMIN_TOKEN = secrets.token_urlsafe(16)
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ZIPF_S = 1.1
@@ -76,24 +64,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--children-rows", type=int, default=BenchConfig.children)
     parser.add_argument("--stories", type=int, default=BenchConfig.stories)
     return parser.parse_args(argv)
-
-
-def serve(procs: Processes, name: str, database_url: str, redis_url: str, **extra: Any) -> Server:
-    port = free_port()
-    env = app_env(
-        host="127.0.0.1",
-        port=port,
-        web_concurrency=1,
-        access_log="false",
-        log_level="WARNING",
-        database_url=database_url,
-        redis_url=redis_url,
-        admin_token=ADMIN_TOKEN,
-        **extra,
-    )
-    server = procs.spawn(name, [sys.executable, "-m", "app", "serve"], env, port)
-    procs.wait_ready(server)
-    return server
 
 
 def zipf_weights(n: int) -> list[float]:
@@ -251,21 +221,15 @@ def main(argv: list[str] | None = None) -> int:
     if not postgres_available():
         print("PostgreSQL is not answering (scripts/ensure-test-services.sh starts it)")
         return 1
-    work_dir = Path(tempfile.mkdtemp(prefix="tales-operator-"))
-    procs = Processes(work_dir)
-    redis = RedisServer()
-    try:
-        database = create_database()
-        database_url = postgres_url(database)
-        print(f"== setup: database {database}", flush=True)
-        prepare(procs, database, database_url, cfg)
-        redis.start()
-        server = serve(procs, "app-prefetch-on", database_url, redis.url)
-        no_prefetch = serve(
-            procs,
+    with seeded_session("operator", cfg) as session:
+        server = session.procs.serve_app(
+            "app-prefetch-on", session.database_url, session.redis.url, admin_token=ADMIN_TOKEN
+        )
+        no_prefetch = session.procs.serve_app(
             "app-prefetch-off",
-            database_url,
-            redis.url,
+            session.database_url,
+            session.redis.url,
+            admin_token=ADMIN_TOKEN,
             cache_prefetch="false",
             cache_key_prefix="tales-noprefetch:",
         )
@@ -302,13 +266,6 @@ def main(argv: list[str] | None = None) -> int:
         OUTPUT.write_text(json.dumps({**results, "report": text}, indent=2))
         print(f"\nwritten {OUTPUT}")
         return 0
-    finally:
-        procs.close()
-        redis.close()
-        drop_all_created()
-        shutil.rmtree(LOG_DIR, ignore_errors=True)
-        shutil.copytree(work_dir, LOG_DIR, ignore=shutil.ignore_patterns("*.lua"))
-        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

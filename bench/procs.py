@@ -139,6 +139,38 @@ class Processes:
         self._track(name, proc)
         return Server(name, port, proc, log_path, cmd)
 
+    # -- the product ----------------------------------------------------------------------
+    def serve_app(
+        self,
+        name: str,
+        database_url: str,
+        redis_url: str,
+        *,
+        announce: bool = False,
+        **settings: object,
+    ) -> Server:
+        """The product started as `make run` starts it (`python -m app serve`, one worker,
+        no access log), plus `settings`; ready when it returns. `announce`: print the command."""
+        port = free_port()
+        env = app_env(
+            host="127.0.0.1",
+            port=port,
+            web_concurrency=1,
+            access_log="false",
+            log_level="WARNING",
+            database_url=database_url,
+            redis_url=redis_url,
+            **settings,
+        )
+        cmd = [sys.executable, "-m", "app", "serve"]
+        if announce:
+            print(
+                f"  $ {' '.join(cmd)}   # HOST=127.0.0.1 PORT={port} WEB_CONCURRENCY=1", flush=True
+            )
+        server = self.spawn(name, cmd, env, port)
+        self.wait_ready(server)
+        return server
+
     # -- uvicorn --------------------------------------------------------------------------
     def start_uvicorn(self, name: str, app: str, env: dict[str, str]) -> Server:
         port = free_port()

@@ -22,7 +22,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -36,20 +35,12 @@ import httpx
 
 from app.api.tokens import mint
 from bench import client
-from bench.database import prepare
 from bench.load import LoadResult, LoadRunner
-from bench.procs import Processes, Server, app_env
-from tests.support import (
-    RedisServer,
-    create_database,
-    drop_all_created,
-    free_port,
-    postgres_available,
-    postgres_url,
-)
+from bench.procs import Processes, Server
+from bench.session import seeded_session
+from tests.support import postgres_available
 
 OUTPUT = RESULTS_DIR / "profile.svg"
-LOG_DIR = RESULTS_DIR / "logs-profile"
 RAMP_SECONDS = 2.0  # wrk runs this long before py-spy starts, and as long after it stopped
 ENV_PREFIX = "PROFILE_"
 TOKEN_TTL_S = 3600
@@ -100,27 +91,6 @@ def auth_headers() -> dict[str, str]:
         ttl_s=TOKEN_TTL_S,
     )
     return {"Authorization": f"Bearer {token}"}
-
-
-def serve(procs: Processes, database_url: str, redis_url: str) -> Server:
-    """The product, started as `make run` starts it."""
-    port = free_port()
-    extra = profile_settings()
-    env = app_env(
-        host="127.0.0.1",
-        port=port,
-        web_concurrency=1,
-        access_log="false",
-        log_level="WARNING",
-        database_url=database_url,
-        redis_url=redis_url,
-        **extra,
-    )
-    cmd = [sys.executable, "-m", "app", "serve"]
-    print(f"  $ {' '.join(cmd)}   # HOST=127.0.0.1 PORT={port} WEB_CONCURRENCY=1", flush=True)
-    server = procs.spawn("app-serve", cmd, env, port)
-    procs.wait_ready(server)
-    return server
 
 
 def warm(server: Server, paths: list[str]) -> None:
@@ -180,34 +150,22 @@ def main(argv: list[str] | None = None) -> int:
     if not postgres_available():
         print("PostgreSQL is not answering (scripts/ensure-test-services.sh starts it)")
         return 1
-    work_dir = Path(tempfile.mkdtemp(prefix="tales-profile-"))
-    procs = Processes(work_dir)
-    redis = RedisServer()
-    try:
-        database = create_database()
-        database_url = postgres_url(database)
-        print(f"== setup: database {database}", flush=True)
-        prepare(procs, database, database_url, cfg)
-        redis.start()
+    with seeded_session("profile", cfg) as session:
+        procs, redis = session.procs, session.redis
         print(f"  redis-server on port {redis.port}")
-        server = serve(procs, database_url, redis.url)
+        server = procs.serve_app(
+            "app-serve", session.database_url, redis.url, announce=True, **profile_settings()
+        )
         hero_ids = client.collect_ids(server.url, PATHS["hero"], auth_headers())
         paths = [f"{PATHS['hero']}/{i}" for i in hero_ids]
         warm(server, paths)
         duration = args.duration + 2 * int(RAMP_SECONDS)
         loader = LoadRunner(
-            procs, work_dir, threads=1, connections=args.connections, duration=duration
+            procs, session.work_dir, threads=1, connections=args.connections, duration=duration
         )
         print(f"== profile: {args.duration} s of GET by id hits under load", flush=True)
         record(procs, loader, server, paths, args)
         return 0
-    finally:
-        procs.close()
-        redis.close()
-        drop_all_created()
-        shutil.rmtree(LOG_DIR, ignore_errors=True)
-        shutil.copytree(work_dir, LOG_DIR, ignore=shutil.ignore_patterns("*.lua"))
-        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
