@@ -9,7 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app.cache.breaker import BreakerState
-from app.core.metrics import LATENCY_BUCKETS, PROCESS_REGISTRY
+from app.core.metrics import LATENCY_BUCKETS, PROCESS_REGISTRY, per_entity_counters
 
 database_load_seconds = Histogram(
     "tales_cache_database_load_seconds",
@@ -68,15 +68,12 @@ class CacheStatsCollector(Collector):
         self.breaker_state = breaker_state
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        for name in COUNTERS:
-            family = CounterMetricFamily(
-                f"tales_cache_{name}",
-                f"Cache {name.replace('_', ' ')} per entity",
-                labels=["entity"],
-            )
-            for entity, stats in self.stats.entities.items():
-                family.add_metric([entity], getattr(stats, name))
-            yield family
+        yield from per_entity_counters(
+            lambda name: f"tales_cache_{name}",
+            lambda name: f"Cache {name.replace('_', ' ')} per entity",
+            COUNTERS,
+            self.stats.entities,
+        )
         state = GaugeMetricFamily(
             "tales_cache_breaker_state",
             "Redis circuit breaker state (1 = current)",

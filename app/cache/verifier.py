@@ -29,7 +29,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, cast
 from uuid import UUID
 
@@ -44,6 +44,7 @@ from app.cache.guard import FAILED
 from app.cache.keys import escape_glob
 from app.cache.service import CacheService
 from app.core.database import UnitOfWork
+from app.core.metrics import per_entity_counters
 from app.core.registry import Registry
 from app.core.repository import SQLAlchemyRepository
 
@@ -63,6 +64,9 @@ class VerifierCounts:
     stale: int = 0  # still different after the re-check: repaired
     repaired: int = 0  # of the stale, those whose demotion reached Redis
     suspects: int = 0  # different at first look (a write in flight, or stale)
+
+
+COUNTED = tuple(f.name for f in fields(VerifierCounts))
 
 
 @dataclass(frozen=True)
@@ -287,15 +291,12 @@ class VerifierCollector(Collector):
         self.verifier = verifier
 
     def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
-        for name in ("checked", "stale", "repaired", "suspects"):
-            family = CounterMetricFamily(
-                f"tales_cache_verify_{name}",
-                f"Consistency verifier: entries {name} per entity",
-                labels=["entity"],
-            )
-            for entity, counts in self.verifier.counts.items():
-                family.add_metric([entity], getattr(counts, name))
-            yield family
+        yield from per_entity_counters(
+            lambda name: f"tales_cache_verify_{name}",
+            lambda name: f"Consistency verifier: entries {name} per entity",
+            COUNTED,
+            self.verifier.counts,
+        )
         yield CounterMetricFamily(
             "tales_cache_verify_rounds", "Consistency verifier rounds", value=self.verifier.rounds
         )
