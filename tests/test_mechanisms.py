@@ -32,6 +32,7 @@ IDENTITY = (
     "::test_redis_restarted_from_an_older_snapshot_is_recognized_by_both_instances"
 )
 CLUSTER = "tests/cluster/test_cluster_cache.py"
+CLUSTER_OPERATOR = "tests/cluster/test_cluster_operator.py"
 CONTRACT = "tests/contract/test_http_contract.py"
 OUTBOX = "tests/resilience/test_outbox.py"
 
@@ -484,6 +485,23 @@ CLUSTER_MUTANTS = (
         "        if not self.cluster:\n            return int(await self._delete_entries",
         "        if True:\n            return int(await self._delete_entries",
         (f"{CLUSTER}::test_admin_flush_reaches_every_primary",),
+    ),
+    Mutant(
+        "on a cluster, a key count and the verifier's sampling scan every primary",
+        "app/cache/key_scan.py",
+        "        if not self.started:  # SCAN 0 on every primary\n",
+        "        if True:  # SCAN 0 on every primary (no cursor of its own per primary)\n",
+        (
+            f"{CLUSTER_OPERATOR}::test_the_keys_under_the_prefix_are_counted_on_every_primary",
+            f"{CLUSTER_OPERATOR}::test_the_verifier_repairs_rows_changed_in_sql_on_every_node",
+        ),
+    ),
+    Mutant(
+        "on a cluster, the verifier reads its sample per slot",
+        "app/cache/verifier.py",
+        "    if is_cluster(redis):\n        per_slot",
+        "    if False:\n        per_slot",
+        (f"{CLUSTER_OPERATOR}::test_the_verifier_repairs_rows_changed_in_sql_on_every_node",),
     ),
 )
 

@@ -19,12 +19,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from prometheus_client import Histogram
-from redis.asyncio import Redis
 
 from app.cache.guard import FAILED
+from app.cache.key_scan import KeyScan
 from app.cache.keys import escape_glob
 from app.cache.service import CacheService
 from app.cache.stats import database_load_seconds
@@ -167,19 +167,16 @@ class Sampler:
         return int(used) if used is not None else None
 
     async def _count_keys(self) -> int | None:
-        pattern = escape_glob(self.cache.prefix) + "*"
-        cursor, total = 0, 0
+        """The keys under the prefix: one full SCAN pass (on a cluster, over every primary),
+        at most `MAX_KEY_COUNT_CALLS` rounds; None if Redis failed or the bound was hit."""
+        scan = KeyScan(escape_glob(self.cache.prefix) + "*", KEY_COUNT_BATCH)
+        total = 0
         for _ in range(MAX_KEY_COUNT_CALLS):
-
-            def scan(redis: Redis, cursor: int = cursor) -> Any:
-                return redis.scan(cursor, match=pattern, count=KEY_COUNT_BATCH)
-
-            result = await self.cache.guard.run(None, scan)
-            if result is FAILED:
+            batch = await scan.step(self.cache.guard, None)
+            if batch is None:
                 return None
-            cursor, batch = cast("tuple[int, list[bytes]]", result)
             total += len(batch)
-            if int(cursor) == 0:
+            if scan.done:
                 return total
         return None  # too many to count within the bound
 

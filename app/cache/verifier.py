@@ -40,7 +40,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cache import format
+from app.cache.cluster import is_cluster
 from app.cache.guard import FAILED
+from app.cache.key_scan import KeyScan
 from app.cache.keys import escape_glob
 from app.cache.service import CacheService
 from app.core.database import UnitOfWork
@@ -107,7 +109,10 @@ class Verifier:
             min(RECHECK_DELAY_S, interval / 2) if recheck_delay is None else recheck_delay
         )
         self.counts = {name: VerifierCounts() for name in registry.names}
-        self.cursors = dict.fromkeys(registry.names, 0)
+        self.scans = {
+            name: KeyScan(escape_glob(cache.keys[name].namespace) + "*", SCAN_COUNT)
+            for name in registry.names
+        }
         self.pending: dict[str, list[str]] = {name: [] for name in registry.names}
         self.rounds = 0
         self.errors = 0
@@ -181,28 +186,21 @@ class Verifier:
         """Up to `wanted` entries, continuing the entity's SCAN where the last round left
         it (keys a SCAN call returned beyond `wanted` wait for the next round)."""
         keys = self.cache.keys[entity]
-        pattern = escape_glob(keys.namespace) + "*"
+        scan = self.scans[entity]
         picked = self.pending[entity]
         for _ in range(MAX_SCAN_CALLS):
             if len(picked) >= wanted:
                 break
-            cursor = self.cursors[entity]
-
-            def scan(redis: Redis, cursor: int = cursor) -> Awaitable[Any]:
-                return redis.scan(cursor, match=pattern, count=SCAN_COUNT)
-
-            result = await self.cache.guard.run(entity, scan)
-            if result is FAILED:
+            batch = await scan.step(self.cache.guard, entity)
+            if batch is None:
                 return []
-            next_cursor, batch = cast("tuple[int, list[bytes]]", result)
-            self.cursors[entity] = int(next_cursor)
             seen = set(picked)
             for raw in batch:
                 key = raw.decode()
                 if _entry_id(key, keys) is not None and key not in seen:
                     picked.append(key)
                     seen.add(key)
-            if self.cursors[entity] == 0:
+            if scan.done:
                 break  # a full pass: the next round starts another
         self.pending[entity] = picked[wanted:]
         return await self._read(entity, picked[:wanted])
@@ -213,7 +211,7 @@ class Verifier:
             return []
         entity_keys = self.cache.keys[entity]
         epoch_keys = [entity_keys.epoch_of(key) for key in keys]  # one per key's hash tag
-        result = await self.cache.guard.run(entity, lambda redis: redis.mget(*epoch_keys, *keys))
+        result = await self.cache.guard.run(entity, lambda redis: _mget(redis, epoch_keys + keys))
         if result is FAILED:
             return []
         read = cast("list[bytes | None]", result)
@@ -278,6 +276,15 @@ def _entry_id(key: str, keys: format.EntityKeys) -> UUID | None:
     except ValueError:
         return None
     return entity_id if keys.entry(entity_id) == key else None
+
+
+def _mget(redis: Redis, keys: list[str]) -> Awaitable[Any]:
+    """One MGET; on a cluster one per slot (an entry and its epoch share a hash tag, so the
+    two are still read together), the answers in the order of `keys`."""
+    if is_cluster(redis):
+        per_slot: Awaitable[Any] = cast("Any", redis).mget_nonatomic(keys)
+        return per_slot
+    return redis.mget(keys)
 
 
 def _differs(sampled: Sampled, row: tuple[int, bytes] | None) -> bool:
