@@ -22,7 +22,7 @@ from app.api.dependencies import RepositoryFactory, Services
 from app.api.entities import entity_router
 from app.api.health import router as health_router
 from app.api.methods import install_method_not_allowed
-from app.api.metrics import RequestMetrics, http_request_seconds
+from app.api.metrics import RequestMetrics
 from app.api.metrics import router as metrics_router
 from app.api.near_front import NearFront, NearSlot
 from app.api.operator import operator_router
@@ -94,9 +94,7 @@ def create_app(
             outbox = Outbox(session_factory, cache, settings.cache_repair_bound_ms)
             await outbox.start()
         layer = None if outbox is None else CacheLayer(cache, registry, outbox)
-        operations = Operations(
-            settings, registry, cache, session_factory, layer, http_request_seconds
-        )
+        operations = Operations(settings, registry, cache, session_factory, layer)
         metrics = CollectorRegistry(auto_describe=True)
         metrics.register(CacheStatsCollector(cache.stats, cache.breaker_state))
         metrics.register(VerifierCollector(operations.verifier))

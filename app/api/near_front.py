@@ -4,11 +4,14 @@ FastAPI, with the exact bytes the full path sent.
 On a near hit nothing else runs: no routing, no dependency, no per-request object beyond
 the ASGI messages; the status, headers and body are those the full path sent for the same
 request target (path and query string), and `If-None-Match` gets the 304 the full path
-would send. Metrics and cache statistics are counted as on the full path.
+would send. Metrics and cache statistics are counted as on the full path, and the
+answer's latency as a hit's (`app/cache/latency.py`): one bucket increment.
 
 Any other request, and a miss, goes through FastAPI; if the response copies what Redis
 holds (the loader says so through `NearFill`), it is kept for the next request, unless an
 invalidation was applied meanwhile or the process is not in step with Redis (`bus.py`).
+Whether the cache is near or not, the front times every GET under the API prefix that goes
+through FastAPI, and records it as a hit or a miss by what the loader's lookups found.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.metrics import http_request_seconds, http_requests_total
+from app.cache.latency import LOOKUPS, Lookups
 from app.cache.near.bus import InvalidationBus
 from app.cache.near.fill import NEAR_FILL, NearFill
 from app.cache.near.store import NearEntry
@@ -48,9 +52,9 @@ class NearFront:
         self._metrics: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        bus = self.slot.bus
+        stats = self.slot.stats
         if (
-            bus is None
+            stats is None
             or scope["type"] != "http"
             or scope["method"] != "GET"
             or not scope["path"].startswith(API_PREFIX)
@@ -58,12 +62,25 @@ class NearFront:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        target = (scope.get("raw_path") or scope["path"].encode()) + b"?" + scope["query_string"]
-        if time.monotonic() < bus.valid_until:
-            entry = bus.store.get(target)
-            if entry is not None and await self._serve(entry, scope, send, started):
-                return
-        await self._through(bus, target, scope, receive, send)
+        bus = self.slot.bus
+        target = b""
+        if bus is not None:
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            target = raw_path + b"?" + scope["query_string"]
+            if time.monotonic() < bus.valid_until:
+                entry = bus.store.get(target)
+                if entry is not None and await self._serve(entry, scope, send, started):
+                    return
+        lookups = Lookups()  # not on a near hit: it records its latency itself
+        token = LOOKUPS.set(lookups)
+        try:
+            if bus is None:
+                await self.app(scope, receive, send)
+            else:
+                await self._through(bus, target, scope, receive, send)
+        finally:
+            LOOKUPS.reset(token)
+        stats.latency.record(lookups, time.perf_counter() - started)
 
     async def _serve(self, entry: NearEntry, scope: Scope, send: Send, started: float) -> bool:
         """Answer from `entry`; False (nothing sent) if the request is one the full path
@@ -85,14 +102,16 @@ class NearFront:
             assert entry.not_modified is not None
             await send(entry.not_modified)
             await send(EMPTY_BODY)
+        elapsed = time.perf_counter() - started
         stats = self.slot.stats
         if stats is not None:
             entity = stats[entry.entity]
             entity.hits += 1
             entity.near_hits += 1
+            stats.latency.hits[entry.entity].record(elapsed)
         counter, histogram = self._children(entry.route, status)
         counter.inc()
-        histogram.observe(time.perf_counter() - started)
+        histogram.observe(elapsed)
         return True
 
     def _children(self, route: str, status: int) -> tuple[Any, Any]:

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from app.cache import format
 from app.cache.guard import cancelling
+from app.cache.latency import looked_up
 from app.cache.near.fill import offer
 from app.cache.service import CacheService, Read
 from app.cache.singleflight import SingleFlight
@@ -92,6 +93,7 @@ class Loader:
                         refresh = ""  # another caller refreshes it (or Redis failed)
                 if not refresh:
                     stats.hits += 1
+                    looked_up(slot.entity, missed=False)
                     offer(slot.entity, slot.deps, entry.expires_ms)
                     if self.debug:
                         ttl_left = round(entry.expires_ms / 1000 - time.time())
@@ -100,8 +102,10 @@ class Loader:
                 due = read  # this caller reloads it early; the others keep hitting
         if read is not None and read.deleted:
             stats.hits += 1  # a delete marker: known absent
+            looked_up(slot.entity, missed=False)
             return None
         stats.misses += 1
+        looked_up(slot.entity, missed=True)
         if self.debug:
             logger.debug("cache %s %s", "early refresh" if due else "miss", slot.key)
         # One flight per value, whether or not Redis answered. Loads begun before a write

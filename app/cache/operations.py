@@ -8,7 +8,6 @@ import asyncio
 import logging
 from typing import Any
 
-from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.cache.cached_repository import CacheLayer
@@ -31,7 +30,6 @@ class Operations:
         cache: CacheService,
         session_factory: async_sessionmaker[AsyncSession],
         layer: CacheLayer | None,
-        request_histogram: Histogram | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -50,7 +48,7 @@ class Operations:
             sample=settings.cache_verify_sample,
             interval=settings.cache_verify_interval_s,
         )
-        self.sampler = Sampler(cache, registry, self.snapshot, request_histogram)
+        self.sampler = Sampler(cache, registry, self.snapshot)
         self.last_warm: dict[str, WarmResult] = {}
         self._warm_task: asyncio.Task[None] | None = None
 

@@ -3,12 +3,15 @@ cache statistics goes into a ring buffer of `SAMPLE_CAPACITY` (five minutes), se
 by `GET /cache/samples`.
 
 A sample holds the cumulative counters of `/cache/stats` per entity (so the page derives the
-rates from consecutive samples, and its last point is what `/cache/stats` said), the
-verifier's checked/stale counts and nines, the latency quantiles of the interval (from the
-Prometheus histograms: GET requests per entity, and the database loads of misses), the
-breaker state, the near cache's bytes, Redis `used_memory`, and the number of keys under the
-prefix (counted by SCAN every `KEY_COUNT_EVERY` samples, at most `MAX_KEY_COUNT_CALLS` calls,
-so a large keyspace costs a bounded amount).
+rates from consecutive samples, and its last point is what `/cache/stats` said) and its
+latency since the start (`latency_since_start`: p50/p99 of hits and of misses, as
+`/cache/stats` says), the verifier's checked/stale counts and nines, the latency quantiles
+of the interval per entity (`latency`: p50/p99 of hits and of misses from the counts
+recorded since the previous sample, `latency.py`; and of the misses' database loads, from
+their Prometheus histogram), the breaker state, the near cache's bytes, Redis `used_memory`,
+and the number of keys under the prefix (counted by SCAN every `KEY_COUNT_EVERY` samples,
+on a cluster over every primary, at most `MAX_KEY_COUNT_CALLS` rounds, so a large keyspace
+costs a bounded amount). Percentiles are computed here, once a sample, never per request.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from prometheus_client import Histogram
 from app.cache.guard import FAILED
 from app.cache.key_scan import KeyScan
 from app.cache.keys import escape_glob
+from app.cache.latency import QUANTILES, difference, percentile_ms, quantiles
 from app.cache.service import CacheService
 from app.cache.stats import database_load_seconds
 from app.core.registry import Registry
@@ -37,7 +41,6 @@ SAMPLE_CAPACITY = 300
 KEY_COUNT_EVERY = 5
 KEY_COUNT_BATCH = 1000
 MAX_KEY_COUNT_CALLS = 100
-QUANTILES = (0.5, 0.99)
 #: The longest `close` waits for a sample in progress before cancelling it.
 STOP_TIMEOUT_S = 5.0
 
@@ -65,23 +68,14 @@ def histogram_buckets(
 def quantile_ms(
     previous: list[tuple[float, float]], current: list[tuple[float, float]], q: float
 ) -> float | None:
-    """The `q` quantile of the observations between two bucket snapshots, in ms: the upper
-    bound of the bucket it falls in, linearly interpolated (None: no observation)."""
+    """The `q` quantile of the observations between two snapshots of a Prometheus histogram's
+    cumulative buckets, in ms (`latency.percentile_ms`; None: no observation)."""
     before = dict(previous)
-    deltas = [(bound, count - before.get(bound, 0.0)) for bound, count in current]
-    total = deltas[-1][1] if deltas else 0.0
-    if total <= 0:
-        return None
-    rank = q * total
-    lower_bound, lower_count = 0.0, 0.0
-    for bound, count in deltas:
-        if count >= rank:
-            if bound == float("inf"):
-                return round(lower_bound * 1000, 3)
-            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 1.0
-            return round((lower_bound + (bound - lower_bound) * share) * 1000, 3)
-        lower_bound, lower_count = bound, count
-    return None
+    cumulative = [count - before.get(bound, 0.0) for bound, count in current]
+    below = [0.0, *cumulative][: len(cumulative)]
+    per_bucket = [now - less for now, less in zip(cumulative, below, strict=True)]
+    bounds = tuple(bound for bound, _ in current if bound != float("inf"))
+    return percentile_ms(per_bucket, q, bounds)
 
 
 class Sampler:
@@ -90,18 +84,17 @@ class Sampler:
         cache: CacheService,
         registry: Registry,
         extra: Callable[[], dict[str, Any]],
-        request_histogram: Histogram | None = None,
         *,
         interval: float = SAMPLE_INTERVAL_S,
         capacity: int = SAMPLE_CAPACITY,
     ) -> None:
         self.cache = cache
         self.extra = extra  # the operations' snapshot (verifier, prefetch)
-        self.request_histogram = request_histogram
         self.interval = interval
         self.samples: deque[dict[str, Any]] = deque(maxlen=capacity)
         self._paths = {spec.name: spec.path for spec in registry}
-        self._previous: dict[str, Buckets] = {}
+        self._previous_loads: Buckets = {}
+        self._previous_requests: dict[str, dict[str, list[int]]] = {}
         self._keys: int | None = None
         self._count = 0
         self._task: asyncio.Task[None] | None = None
@@ -132,31 +125,22 @@ class Sampler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
 
-    def _entity_of_route(self, labels: dict[str, str]) -> str | None:
-        if labels.get("method") != "GET":
-            return None
-        route = labels.get("route", "")
-        for entity, path in self._paths.items():
-            if route == path or route.startswith(path + "/"):
-                return entity
-        return None
-
     def _latencies(self) -> dict[str, dict[str, float | None]]:
-        current = {
-            "load": histogram_buckets(database_load_seconds, lambda labels: labels.get("entity")),
-        }
-        if self.request_histogram is not None:
-            current["get"] = histogram_buckets(self.request_histogram, self._entity_of_route)
+        """Per entity, this interval's p50/p99 of hits, of misses (`latency.py`) and of the
+        misses' database loads."""
+        requests = self.cache.stats.latency.counts()
+        loads = histogram_buckets(database_load_seconds, lambda labels: labels.get("entity"))
         result: dict[str, dict[str, float | None]] = {}
         for entity in self._paths:
             values: dict[str, float | None] = {}
-            for kind, buckets in current.items():
-                previous = self._previous.get(kind, {}).get(entity, [])
-                now = buckets.get(entity, [])
-                for q in QUANTILES:
-                    values[f"{kind}_p{round(q * 100)}_ms"] = quantile_ms(previous, now, q)
+            before = self._previous_requests.get(entity, {})
+            for kind, counts in requests.get(entity, {}).items():
+                values.update(quantiles(difference(counts, before.get(kind)), kind))
+            previous, now = self._previous_loads.get(entity, []), loads.get(entity, [])
+            for q in QUANTILES:
+                values[f"load_p{round(q * 100)}_ms"] = quantile_ms(previous, now, q)
             result[entity] = values
-        self._previous = current
+        self._previous_requests, self._previous_loads = requests, loads
         return result
 
     async def _redis_memory(self) -> int | None:
@@ -194,6 +178,7 @@ class Sampler:
             "entities": stats["entities"],
             "total": stats["total"],
             "latency": self._latencies(),
+            "latency_since_start": stats["latency"],
             "verifier": {
                 "checked": verifier.get("checked"),
                 "stale": verifier.get("stale"),

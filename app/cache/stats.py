@@ -1,5 +1,6 @@
 """Cache statistics per entity: one source for `/cache/stats` and the Prometheus metrics
-(read by a collector, so they are counted once), and the database load latency."""
+(read by a collector, so they are counted once), the database load latency, and the
+latency of hits and misses (`latency.py`)."""
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
@@ -9,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app.cache.breaker import BreakerState
+from app.cache.latency import RequestLatency
 from app.core.metrics import LATENCY_BUCKETS, PROCESS_REGISTRY, per_entity_counters
 
 database_load_seconds = Histogram(
@@ -45,6 +47,7 @@ class CacheStats:
     def __init__(self, entities: list[str]) -> None:
         self.entities = {entity: EntityStats() for entity in entities}
         self.untagged_errors = 0  # generic operations (admin, health) not tied to an entity
+        self.latency = RequestLatency(entities)
 
     def __getitem__(self, entity: str) -> EntityStats:
         return self.entities[entity]
@@ -57,6 +60,7 @@ class CacheStats:
         return {
             "entities": {entity: stats.as_dict() for entity, stats in self.entities.items()},
             "total": total.as_dict(),
+            "latency": self.latency.snapshot(),
         }
 
 

@@ -6,9 +6,10 @@ its version stays as the floor for fills, near caches drop their copies).
 Every `CACHE_VERIFY_INTERVAL_S` one round runs:
 
 1. **Sample.** Up to `CACHE_VERIFY_SAMPLE` entries, shared among the entities, taken by a
-   SCAN cursor per entity that carries on from one round to the next (so successive rounds
-   cover the whole cache), then one `MGET` of each entity's epoch and the sampled entries;
-   only entries of the current epoch are compared (others are never served).
+   SCAN cursor per entity (on a cluster, one per primary: `key_scan.py`) that carries on
+   from one round to the next (so successive rounds cover the whole cache), then one `MGET`
+   of each entity's epoch and the sampled entries (on a cluster, one per slot); only entries
+   of the current epoch are compared (others are never served).
 2. **Compare.** One `SELECT … WHERE id IN (…)` per entity; an entry is *suspect* when the row
    is gone, or its version or its JSON differs from the cached one.
 3. **Re-check.** A write commits before it invalidates, so an entry can be older than its
@@ -19,8 +20,8 @@ Every `CACHE_VERIFY_INTERVAL_S` one round runs:
    counts as stale. A write in flight has replaced the entry with its marker by then.
 
 Database load per interval: one query per entity with at most the sample's ids, plus one
-more for the suspects. Redis load: the SCAN calls (bounded by `MAX_SCAN_CALLS` per entity)
-and two MGETs.
+more for the suspects. Redis load: the SCAN rounds (bounded by `MAX_SCAN_CALLS` per entity;
+on a cluster a round is one call per primary) and two MGETs (on a cluster, one per slot).
 """
 
 from __future__ import annotations

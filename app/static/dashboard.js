@@ -1,6 +1,7 @@
 // The cache dashboard: polls /cache/samples and draws each series as an SVG line chart.
 // No dependency. Every chart is <svg class="chart" data-chart="NAME"> whose points are
-// <circle data-series="..." data-value="..."> in sample order (the tests read them).
+// <circle data-series="..." data-index="..." data-value="..."> in sample order, the index
+// being the sample's in /cache/samples (the tests read them).
 "use strict";
 
 const POLL_MS = 1000;
@@ -133,6 +134,10 @@ function renderEntity(samples, entity) {
   const charts = el("div", { class: "charts" });
   const stat = (name) => samples.map((s) => s.entities[entity][name]);
   const latency = (name) => samples.map((s) => (s.latency && s.latency[entity] ? s.latency[entity][name] : null));
+  const sinceStart = (name) => samples.map((s) => {
+    const since = s.latency_since_start ? s.latency_since_start[entity] : null;
+    return since ? since[name] : null;
+  });
   const verifier = (name) => samples.map((s) => {
     const counts = s.verifier && s.verifier.entities ? s.verifier.entities[entity] : null;
     return counts ? counts[name] : null;
@@ -143,11 +148,21 @@ function renderEntity(samples, entity) {
     chart(`${entity}.request_rate`, "lookups per second", [
       { label: "lookups/s", values: rate(samples, (s) => s.entities[entity].hits + s.entities[entity].misses) },
     ], "/s"),
-    chart(`${entity}.get_latency`, "GET latency, hits and misses (ms)", [
-      { label: "p50", values: latency("get_p50_ms") },
-      { label: "p99", values: latency("get_p99_ms") },
+    chart(`${entity}.hit_latency`, "hit latency per interval (ms): near or Redis hit", [
+      { label: "p50", values: latency("hit_p50_ms") },
+      { label: "p99", values: latency("hit_p99_ms") },
     ], "ms"),
-    chart(`${entity}.miss_latency`, "miss: database load (ms)", [
+    chart(`${entity}.miss_latency`, "miss latency per interval (ms): any lookup missed", [
+      { label: "p50", values: latency("miss_p50_ms") },
+      { label: "p99", values: latency("miss_p99_ms") },
+    ], "ms"),
+    chart(`${entity}.latency_since_start`, "hit and miss latency since the start (ms, as /cache/stats)", [
+      { label: "hit p50", values: sinceStart("hit_p50_ms") },
+      { label: "hit p99", values: sinceStart("hit_p99_ms") },
+      { label: "miss p50", values: sinceStart("miss_p50_ms") },
+      { label: "miss p99", values: sinceStart("miss_p99_ms") },
+    ], "ms"),
+    chart(`${entity}.load_latency`, "a miss's database load per interval (ms)", [
       { label: "p50", values: latency("load_p50_ms") },
       { label: "p99", values: latency("load_p99_ms") },
     ], "ms"),
@@ -173,6 +188,7 @@ function render(data) {
   status.textContent = `${samples.length} samples, every ${data.interval_s} s; last at ${new Date(last.t * 1000).toISOString()}`;
   document.body.dataset.samples = String(samples.length);
   document.body.dataset.lastT = String(last.t);
+  document.body.dataset.firstT = String(samples[0].t);
   renderOverview(samples);
   const entities = document.getElementById("entities");
   entities.replaceChildren(...Object.keys(last.entities).map((entity) => renderEntity(samples, entity)));

@@ -1,6 +1,8 @@
 """`/dashboard` in a real headless browser (Debian's chromium, driven by playwright): the
 page loads with no console error and nothing from another origin, its charts hold the
-samples whose last points are what `/cache/stats` says, and a screenshot is saved.
+samples whose last points are what `/cache/stats` says, the latency charts (p50/p99 of hits
+and of misses per interval, and since the start) hold exactly the points of
+`/cache/samples`, and a screenshot is saved.
 
 `make test` installs chromium (scripts/ensure-test-services.sh); without it this test fails
 rather than skip.
@@ -59,12 +61,52 @@ def traffic(base: str) -> None:
 CHARTED = ("hits", "misses", "hit_rate", "database_loads", "invalidations")
 
 
+LATENCY_CHARTS = {  # chart -> (key of the sample, {series: field})
+    "hit_latency": ("latency", {"p50": "hit_p50_ms", "p99": "hit_p99_ms"}),
+    "miss_latency": ("latency", {"p50": "miss_p50_ms", "p99": "miss_p99_ms"}),
+    "load_latency": ("latency", {"p50": "load_p50_ms", "p99": "load_p99_ms"}),
+    "latency_since_start": (
+        "latency_since_start",
+        {
+            "hit p50": "hit_p50_ms",
+            "hit p99": "hit_p99_ms",
+            "miss p50": "miss_p50_ms",
+            "miss p99": "miss_p99_ms",
+        },
+    ),
+}
+
+
 def charted(stats: dict[str, Any]) -> dict[str, Any]:
     """What the compared charts draw (errors may grow on a loaded machine: a background
     Redis call timing out counts one)."""
     counters = {e: {k: c[k] for k in CHARTED} for e, c in stats["entities"].items()}
     stale = {e: c["stale"] for e, c in stats["verifier"]["entities"].items()}
-    return {"entities": counters, "stale": stale}
+    return {"entities": counters, "stale": stale, "latency": stats["latency"]}
+
+
+def points(page: Page, chart: str) -> set[tuple[str, int, float]]:
+    """Every data point of a chart, as the page drew it: (series, sample index, value)."""
+    drawn: list[dict[str, Any]] = page.eval_on_selector_all(
+        f'svg[data-chart="{chart}"] circle',
+        "els => els.map(e => ({series: e.dataset.series, index: +e.dataset.index,"
+        " value: +e.dataset.value}))",
+    )
+    return {(p["series"], p["index"], p["value"]) for p in drawn}
+
+
+def expected_points(
+    samples: list[dict[str, Any]], entity: str, chart: str
+) -> set[tuple[str, int, float]]:
+    """The points a latency chart must hold for these samples (a null value: no point)."""
+    key, series = LATENCY_CHARTS[chart]
+    found = set()
+    for index, sample in enumerate(samples):
+        for label, field in series.items():
+            value = sample[key][entity][field]
+            if value is not None:
+                found.add((label, index, value))
+    return found
 
 
 def quiet_stats(base: str) -> dict[str, Any]:
@@ -80,19 +122,20 @@ def quiet_stats(base: str) -> dict[str, Any]:
     pytest.fail("the cache statistics kept moving without traffic")
 
 
+def last_of(drawn: set[tuple[str, int, float]]) -> dict[str, float]:
+    """The last data point of each series."""
+    last: dict[str, tuple[int, float]] = {}
+    for series, index, value in drawn:
+        if series not in last or index > last[series][0]:
+            last[series] = (index, value)
+    return {series: value for series, (_, value) in last.items()}
+
+
 def last_points(page: Page, chart: str) -> dict[str, float]:
     """The last data point of each series of a chart, as the page drew it."""
-    points: list[dict[str, Any]] = page.eval_on_selector_all(
-        f'svg[data-chart="{chart}"] circle',
-        "els => els.map(e => ({series: e.dataset.series, index: +e.dataset.index,"
-        " value: +e.dataset.value}))",
-    )
-    assert points, f"chart {chart} has no data point"
-    last: dict[str, tuple[int, float]] = {}
-    for point in points:
-        if point["series"] not in last or point["index"] > last[point["series"]][0]:
-            last[point["series"]] = (point["index"], point["value"])
-    return {series: value for series, (_, value) in last.items()}
+    drawn = points(page, chart)
+    assert drawn, f"chart {chart} has no data point"
+    return last_of(drawn)
 
 
 def test_dashboard_in_a_headless_browser(service: ServiceProcess, tmp_path: Path) -> None:
@@ -127,6 +170,13 @@ def test_dashboard_in_a_headless_browser(service: ServiceProcess, tmp_path: Path
                 }
                 for entity in ("hero", "child", "story")
             }
+            latency_drawn = {
+                (entity, chart): points(page, f"{entity}.{chart}")
+                for entity in ("hero", "child", "story")
+                for chart in LATENCY_CHARTS
+            }
+            drawn_count = int(page.evaluate("() => document.body.dataset.samples"))
+            drawn_first_t = float(page.evaluate("() => document.body.dataset.firstT"))
             nines_text = page.text_content("#nines")
             screenshot = tmp_path / "dashboard.png"
             page.screenshot(path=str(screenshot), full_page=True)
@@ -143,6 +193,25 @@ def test_dashboard_in_a_headless_browser(service: ServiceProcess, tmp_path: Path
         assert charts["invalidations"] == {"invalidations": counters["invalidations"]}, entity
         assert charts["stale"]["stale"] == stats["verifier"]["entities"][entity]["stale"]
     assert stats["entities"]["hero"]["hits"] > 0 and stats["entities"]["hero"]["misses"] > 0
+
+    # The latency charts: exactly the samples' points (the page drew the first `drawn_count`
+    # samples of the buffer, which is far from full, so their indices are the JSON's).
+    samples = httpx.get(f"{service.url}/cache/samples").json()["samples"]
+    assert samples[0]["t"] == drawn_first_t and len(samples) >= drawn_count
+    for (entity, chart), drawn_points in latency_drawn.items():
+        expected = expected_points(samples[:drawn_count], entity, chart)
+        assert drawn_points == expected, (entity, chart)
+    for entity in ("hero", "child", "story"):
+        since_start = stats["latency"][entity]
+        assert since_start["hit_requests"] > 0 and since_start["miss_requests"] > 0, entity
+        assert last_of(latency_drawn[(entity, "latency_since_start")]) == {
+            "hit p50": since_start["hit_p50_ms"],
+            "hit p99": since_start["hit_p99_ms"],
+            "miss p50": since_start["miss_p50_ms"],
+            "miss p99": since_start["miss_p99_ms"],
+        }, entity
+        for chart in ("hit_latency", "miss_latency"):  # the traffic's intervals are drawn
+            assert {label for label, _, _ in latency_drawn[(entity, chart)]} == {"p50", "p99"}
     assert nines_text and "nines" in nines_text
     assert screenshot.stat().st_size > 10_000
     print(f"dashboard screenshot: {screenshot}")

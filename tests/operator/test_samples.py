@@ -2,11 +2,14 @@
 the ring buffer is bounded, and a service without Redis still samples."""
 
 import asyncio
+import uuid
 from collections import deque
 
+from app.cache.latency import BUCKET_RATIO, LatencyBuckets, percentile_ms
 from app.cache.samples import quantile_ms
 from tests.api import payloads
 from tests.api.helpers import url
+from tests.near.conftest import near_copy
 from tests.operator.conftest import OperatorApi
 from tests.support.redis_server import RedisServer
 
@@ -25,6 +28,10 @@ async def test_a_sample_holds_the_statistics_of_the_moment(operator_api: Operato
 
         assert sample["entities"] == stats["entities"]
         assert sample["total"] == stats["total"]
+        assert sample["latency_since_start"] == stats["latency"]
+        assert set(sample["latency"]["hero"]) == {
+            f"{kind}_p{q}_ms" for kind in ("hit", "miss", "load") for q in (50, 99)
+        }
         assert sample["breaker"] == "closed"
         assert sample["redis_used_memory"] > 0
         assert sample["near_bytes"] == stats["near"]["bytes"]
@@ -86,3 +93,54 @@ def test_the_samples_are_an_operator_route_like_the_dashboard() -> None:
     assert required_scope("GET", "/cache/samples", False) is None
     assert required_scope("GET", "/cache/samples", True) == ADMIN
     assert required_scope("POST", "/cache/warm", False) == ADMIN
+
+
+async def test_requests_are_timed_as_hits_or_misses(operator_api: OperatorApi) -> None:
+    """A near hit and a Redis hit are hits; a request whose lookup missed is a miss (a load,
+    a 404 after a lookup); a write and a request refused before any lookup are not timed.
+    Lookups of background work (none here) would count in the counters only."""
+    async with operator_api(cache_prefetch=False) as api:
+        hero = await api.create("hero", payloads.hero())
+        path = url("hero", hero["id"])
+        assert (await api.stats())["latency"]["hero"]["hit_requests"] == 0  # a write: not timed
+
+        await api.http.get(path)  # miss: database load
+        await api.http.get(path)  # hit (Redis, or near)
+        await near_copy(api.app, api.http, path)  # near hits (the first reads may be Redis's)
+        assert (await api.http.get(url("hero", str(uuid.uuid4())))).status_code == 404  # miss
+        assert (await api.http.get(url("hero", "not-an-id"))).status_code == 422  # no lookup
+        await api.http.get(url("hero"))  # a list page: miss, then hit
+        await api.http.get(url("hero"))
+
+        stats = await api.stats()
+        counters, latency = stats["entities"]["hero"], stats["latency"]["hero"]
+        assert counters["near_hits"] >= 1
+        assert latency["hit_requests"] == counters["hits"] >= 3
+        assert latency["miss_requests"] == counters["misses"] == 3
+        for kind in ("hit", "miss"):
+            assert 0 < latency[f"{kind}_p50_ms"] <= latency[f"{kind}_p99_ms"]
+        assert stats["latency"]["child"] == {
+            "hit_requests": 0,
+            "hit_p50_ms": None,
+            "hit_p99_ms": None,
+            "miss_requests": 0,
+            "miss_p50_ms": None,
+            "miss_p99_ms": None,
+        }
+
+
+def test_latency_percentiles_from_bucket_counts() -> None:
+    """Recording is a bucket increment; a percentile is within one bucket of the truth."""
+    buckets = LatencyBuckets()
+    observed = [0.0001 * (i + 1) for i in range(1000)]  # 0.1 ms .. 100 ms
+    for seconds in observed:
+        buckets.record(seconds)
+    assert sum(buckets.counts) == len(observed)
+    for q, true_ms in ((0.5, 50.0), (0.99, 99.0)):
+        found = percentile_ms(buckets.counts, q)
+        assert found is not None
+        assert true_ms / BUCKET_RATIO <= found <= true_ms * BUCKET_RATIO, (q, found)
+    assert percentile_ms([0] * len(buckets.counts), 0.5) is None
+    slowest = LatencyBuckets()
+    slowest.record(3600.0)  # past the last bound: reported as that bound
+    assert percentile_ms(slowest.counts, 0.99) is not None
