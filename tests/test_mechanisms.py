@@ -421,6 +421,7 @@ AUTH_MUTANTS = (
 
 VERIFIER = "tests/operator/test_verifier.py"
 PREFETCH = "tests/operator/test_prefetch.py"
+SAMPLES = "tests/operator/test_samples.py"
 OPERATOR_MUTANTS = (
     Mutant(
         "the verifier repairs a stale entry through the normal path (demote)",
@@ -453,6 +454,20 @@ OPERATOR_MUTANTS = (
         "if len(self.tasks) >= self.concurrency:",
         "if False:",
         (f"{PREFETCH}::test_prefetches_are_bounded_and_the_extra_ones_dropped",),
+    ),
+    Mutant(
+        "a request whose cache lookup missed is timed as a miss",
+        "app/cache/loader.py",
+        "        looked_up(slot.entity, missed=True)\n",
+        "        looked_up(slot.entity, missed=False)\n",
+        (f"{SAMPLES}::test_requests_are_timed_as_hits_or_misses",),
+    ),
+    Mutant(
+        "a near hit is timed as a hit",
+        "app/api/near_front.py",
+        "            stats.latency.hits[entry.entity].record(elapsed)\n",
+        "",
+        (f"{SAMPLES}::test_requests_are_timed_as_hits_or_misses",),
     ),
 )
 

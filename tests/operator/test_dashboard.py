@@ -95,6 +95,22 @@ def points(page: Page, chart: str) -> set[tuple[str, int, float]]:
     return {(p["series"], p["index"], p["value"]) for p in drawn}
 
 
+def one_rendering(page: Page) -> dict[str, Any]:
+    """Every point of every chart and the number of samples drawn, read in one script run
+    (so from one rendering)."""
+    rendered: dict[str, Any] = page.evaluate(
+        """() => ({
+            count: +document.body.dataset.samples,
+            firstT: +document.body.dataset.firstT,
+            points: [...document.querySelectorAll("svg[data-chart] circle")].map((e) => ({
+                chart: e.closest("svg").dataset.chart, series: e.dataset.series,
+                index: +e.dataset.index, value: +e.dataset.value,
+            })),
+        })"""
+    )
+    return rendered
+
+
 def expected_points(
     samples: list[dict[str, Any]], entity: str, chart: str
 ) -> set[tuple[str, int, float]]:
@@ -170,13 +186,17 @@ def test_dashboard_in_a_headless_browser(service: ServiceProcess, tmp_path: Path
                 }
                 for entity in ("hero", "child", "story")
             }
+            rendered = one_rendering(page)  # the page redraws every second
+            drawn_count, drawn_first_t = rendered["count"], rendered["firstT"]
             latency_drawn = {
-                (entity, chart): points(page, f"{entity}.{chart}")
+                (entity, chart): {
+                    (p["series"], p["index"], p["value"])
+                    for p in rendered["points"]
+                    if p["chart"] == f"{entity}.{chart}"
+                }
                 for entity in ("hero", "child", "story")
                 for chart in LATENCY_CHARTS
             }
-            drawn_count = int(page.evaluate("() => document.body.dataset.samples"))
-            drawn_first_t = float(page.evaluate("() => document.body.dataset.firstT"))
             nines_text = page.text_content("#nines")
             screenshot = tmp_path / "dashboard.png"
             page.screenshot(path=str(screenshot), full_page=True)
