@@ -2,8 +2,9 @@
 p50/p99 of each.
 
 **What is timed.** Every GET under `/api/v1/`, by the near cache's front (`near_front.py`,
-in front of the whole stack): from the moment the front receives the request to the end of
-its answer, as `tales_http_request_duration_seconds` measures it.
+in front of the whole stack, near cache on or off): from the moment the front receives the
+request to the end of its answer (a near hit's time is the very value it observes in
+`tales_http_request_duration_seconds`).
 
 **How a request is classified**, by the cache lookups made on its behalf (the loader's
 `read_through`, counted as in `/cache/stats`):
@@ -13,8 +14,8 @@ its answer, as `tales_http_request_duration_seconds` measures it.
 - a **miss**: at least one lookup missed, whatever followed: a database load by this request,
   joining a load already running (single flight) or waiting for another process's fill (the
   lease), an early refresh (XFetch), or Redis unreachable (the database answers);
-- **neither**: no lookup was made (a write, a 404 of a malformed id, a request refused
-  before the repository). Lookups of background work (prefetch, warming, the verifier) run
+- **neither**: no lookup was made (a write, a 422 of a malformed id, a request refused
+  before the repository). Lookups of background work (prefetching, warming) run
   outside any request and are not timed; they still count in the hit and miss counters.
 
 The request is attributed to the entity of its first lookup.
