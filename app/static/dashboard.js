@@ -148,21 +148,21 @@ function renderEntity(samples, entity) {
     chart(`${entity}.request_rate`, "lookups per second", [
       { label: "lookups/s", values: rate(samples, (s) => s.entities[entity].hits + s.entities[entity].misses) },
     ], "/s"),
-    chart(`${entity}.hit_latency`, "hit latency per interval (ms): near or Redis hit", [
+    chart(`${entity}.hit_latency`, "hit latency per interval", [
       { label: "p50", values: latency("hit_p50_ms") },
       { label: "p99", values: latency("hit_p99_ms") },
     ], "ms"),
-    chart(`${entity}.miss_latency`, "miss latency per interval (ms): any lookup missed", [
+    chart(`${entity}.miss_latency`, "miss latency per interval", [
       { label: "p50", values: latency("miss_p50_ms") },
       { label: "p99", values: latency("miss_p99_ms") },
     ], "ms"),
-    chart(`${entity}.latency_since_start`, "hit and miss latency since the start (ms, as /cache/stats)", [
+    chart(`${entity}.latency_since_start`, "latency since start (as /cache/stats)", [
       { label: "hit p50", values: sinceStart("hit_p50_ms") },
       { label: "hit p99", values: sinceStart("hit_p99_ms") },
       { label: "miss p50", values: sinceStart("miss_p50_ms") },
       { label: "miss p99", values: sinceStart("miss_p99_ms") },
     ], "ms"),
-    chart(`${entity}.load_latency`, "a miss's database load per interval (ms)", [
+    chart(`${entity}.load_latency`, "a miss's database load", [
       { label: "p50", values: latency("load_p50_ms") },
       { label: "p99", values: latency("load_p99_ms") },
     ], "ms"),
