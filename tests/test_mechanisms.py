@@ -518,6 +518,13 @@ CLUSTER_MUTANTS = (
         "    if False:\n        per_slot",
         (f"{CLUSTER_OPERATOR}::test_the_verifier_repairs_rows_changed_in_sql_on_every_node",),
     ),
+    Mutant(
+        "on a cluster, an epoch move (the half-open probe's) goes as one pipeline per node",
+        "app/cache/service.py",
+        "        if self.cluster:\n            return cluster.per_node(",
+        "        if False:\n            return cluster.per_node(",
+        ("tests/cluster/test_cluster_probe.py",),
+    ),
 )
 
 

@@ -30,9 +30,10 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException
+from redis.exceptions import NoScriptError, RedisClusterException
 
 DEFAULT_PORT = 6379
 
@@ -40,6 +41,8 @@ T = TypeVar("T")
 #: One script call on keys of one slot: (markers or keys of that slot, counters of that slot,
 #: near publication or None).
 SlotCall = Callable[[list[T], list[str], Any], Awaitable[Any]]
+#: The keys and arguments of one script call on keys of one slot.
+ScriptCall = tuple[list[str], list[Any]]
 
 
 class BoundedRedisCluster(RedisCluster):
@@ -73,6 +76,44 @@ class BoundedRedisCluster(RedisCluster):
             raise RedisConnectionError(f"connection closed during the command: {exc}") from exc
         finally:
             self._turns.release()
+
+    async def script_per_node(self, script: AsyncScript, calls: Sequence[ScriptCall]) -> list[Any]:
+        """`script` once per call (each call's keys in one slot), sent as one pipeline per
+        node that owns some of their slots: one round trip per node, however many slots. It
+        takes one turn of the bound (it holds at most one connection per node). A node that
+        does not know the script (e.g. a replica promoted since it was loaded) runs it from
+        its source, in one more round trip. Answers in the order of `calls`; a failed call's
+        answer is its exception."""
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._turns.acquire()
+        except TimeoutError as exc:
+            raise RedisConnectionError("no free Redis connection in time") from exc
+        try:
+            answers = await self._pipelined("EVALSHA", script.sha, calls)
+            missing = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
+            if missing:
+                again = await self._pipelined("EVAL", script.script, [calls[i] for i in missing])
+                for i, answer in zip(missing, again, strict=True):
+                    answers[i] = answer
+            return answers
+        except (RedisClusterException, AttributeError) as exc:  # as in `execute_command`
+            self._initialize = True  # the slot map is read again before the next command
+            raise RedisConnectionError(f"cluster pipeline failed: {exc}") from exc
+        except BaseException:
+            self._initialize = True  # a node that failed may have lost its slots
+            raise
+        finally:
+            self._turns.release()
+
+    async def _pipelined(self, command: str, script: Any, calls: Sequence[ScriptCall]) -> list[Any]:
+        pipe = self.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.execute_command(command, script, len(keys), *keys, *args)
+        answers = list(await pipe.execute(raise_on_error=False))
+        if any(isinstance(a, (RedisConnectionError, TimeoutError)) for a in answers):
+            self._initialize = True
+        return answers
 
 
 def connect(url: str, options: dict[str, Any]) -> BoundedRedisCluster:
@@ -147,6 +188,26 @@ async def per_slot(
     )
     answer = await call([], [], near) if near is not None else []
     for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return answer
+
+
+async def per_node(
+    client: BoundedRedisCluster,
+    script: AsyncScript,
+    build: Callable[[list[str], Any], ScriptCall],
+    counters: Iterable[str],
+    near: Any,
+) -> Any:
+    """`per_slot` for calls on counters only (an epoch move: 17 slots per entity), pipelined:
+    the calls of all slots go as one pipeline per node (`script_per_node`), then the near
+    publication, in its own slot, after all of them, as `per_slot` does. `build(counters,
+    near)` is one call's keys and arguments."""
+    calls = [build(keys, None) for keys in by_slot(counters).values()]
+    answers = await client.script_per_node(script, calls) if calls else []
+    answer = await script(*build([], near)) if near is not None else []
+    for result in answers:
         if isinstance(result, BaseException):
             raise result
     return answer

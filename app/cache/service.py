@@ -413,6 +413,13 @@ class CacheService:
     def _invalidate_slot(
         self, markers: Sequence[Marker], counters: Iterable[str], near: NearArgs | None
     ) -> Awaitable[Any]:
+        keys, args = self._invalidate_call(markers, counters, near)
+        return self._invalidate_script(keys=keys, args=args)
+
+    def _invalidate_call(
+        self, markers: Sequence[Marker], counters: Iterable[str], near: NearArgs | None
+    ) -> tuple[list[str], list[ScriptArg]]:
+        """The keys and arguments of one INVALIDATE call."""
         ordered = sorted(set(counters), key=lambda key: key not in self._entity_wide)
         entity_wide = sum(1 for key in ordered if key in self._entity_wide)
         channel, message, members = near or (b"", b"", None)
@@ -428,11 +435,27 @@ class CacheService:
             args += [marker.version, format.marker(marker.version), marker.ttl]
         leases = [self.lease_of(m.key) for m in markers]
         keys = [*(m.key for m in markers), *leases, *ordered, *([members] if members else [])]
-        return self._invalidate_script(keys=keys, args=args)
+        return keys, args
 
     def _move_epochs(self, redis: Redis, epochs: list[str]) -> Awaitable[Any]:
         """The guard's epoch move after an outage: published, not waited for."""
-        return self._invalidate(redis, [], epochs, self.publisher.args(epochs))
+        return self._move_counters(redis, epochs, self.publisher.args(epochs))
+
+    def _move_counters(
+        self, redis: Redis, epochs: list[str], near: NearArgs | None
+    ) -> Awaitable[Any]:
+        """An epoch move: INVALIDATE on counters only. On a cluster its calls (one per slot,
+        `ENTRY_TAGS + 1` per entity) go as one pipeline per node, so that it fits the
+        operation deadline even under load (the half-open probe makes it)."""
+        if self.cluster:
+            return cluster.per_node(
+                cast("cluster.BoundedRedisCluster", redis),
+                self._invalidate_script,
+                lambda counters, publication: self._invalidate_call([], counters, publication),
+                epochs,
+                near,
+            )
+        return self._invalidate(redis, [], epochs, near)
 
     def data_lost(self) -> None:
         """Redis is known to have lost writes (e.g. its identity changed: restarted from an
@@ -464,7 +487,7 @@ class CacheService:
         """Invalidate everything cached for these entities in one step."""
         epochs = [key for e in entities for key in self.keys[e].epochs]
         moved = await self.publisher.run(
-            None, epochs, lambda redis, near: self._invalidate(redis, [], epochs, near)
+            None, epochs, lambda redis, near: self._move_counters(redis, epochs, near)
         )
         self.guard.epochs_moved()
         return moved
