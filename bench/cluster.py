@@ -31,9 +31,9 @@ from app.cache.format import EntityKeys
 from app.cache.keys import KeyEncoder
 from app.entities import ENTITIES
 from bench import client
-from bench.config import PATCH_FIELD, PATHS
+from bench.config import PATHS
 from bench.procs import Server, app_env
-from bench.scenarios import Context
+from bench.scenarios import Context, mixed_config
 from tests.support.redis_cluster import RedisClusterServers
 
 CLUSTER_PREFIX = "benchcl:"
@@ -81,25 +81,8 @@ def cluster_rows(ctx: Context) -> None:
 # -- hit ratio ---------------------------------------------------------------------------
 def _mixed(ctx: Context, server: Server, name: str) -> dict[str, Any]:
     cfg = ctx.cfg
-    config = {
-        "base_url": server.url,
-        "seed": cfg.seed,
-        "zipf_s": cfg.zipf_s,
-        "concurrency": cfg.mixed_concurrency,
-        "duration": cfg.mixed_duration,
-        "warmup": cfg.mixed_warmup,
-        "entities": {
-            entity: {
-                "path": PATHS[entity],
-                "ids": ctx.ids[entity],
-                "write_share": cfg.write_share[entity],
-                "field": PATCH_FIELD[entity],
-            }
-            for entity in PATHS
-        },
-    }
     path = ctx.work_dir / f"mixed-{name}.json"
-    path.write_text(json.dumps(config))
+    path.write_text(json.dumps(mixed_config(ctx, server.url)))
     cmd = [sys.executable, "-m", "bench.pyload", "mixed", str(path)]
     timeout = cfg.mixed_duration + cfg.mixed_warmup + 60
     code, out, err = ctx.procs.run(f"pyload-mixed-{name}", cmd, timeout=timeout)

@@ -229,14 +229,12 @@ def _invalidation_entry(timings: list[float], failures: list[str]) -> dict[str, 
 
 
 # -- 6. mixed workload ----------------------------------------------------------------------
-def mixed(ctx: Context) -> None:
+def mixed_config(ctx: Context, base_url: str) -> dict[str, Any]:
+    """The `bench.pyload mixed` configuration of the bench's mixed workload against one app
+    (the same seed, shape and write shares wherever it runs)."""
     cfg = ctx.cfg
-    _banner(
-        f"mixed workload: Zipf s={cfg.zipf_s} reads + writes "
-        + ", ".join(f"{e} {s:.0%}" for e, s in cfg.write_share.items())
-    )
-    config = {
-        "base_url": ctx.cached.url,
+    return {
+        "base_url": base_url,
         "seed": cfg.seed,
         "zipf_s": cfg.zipf_s,
         "concurrency": cfg.mixed_concurrency,
@@ -252,6 +250,15 @@ def mixed(ctx: Context) -> None:
             for entity in PATHS
         },
     }
+
+
+def mixed(ctx: Context) -> None:
+    cfg = ctx.cfg
+    _banner(
+        f"mixed workload: Zipf s={cfg.zipf_s} reads + writes "
+        + ", ".join(f"{e} {s:.0%}" for e, s in cfg.write_share.items())
+    )
+    config = mixed_config(ctx, ctx.cached.url)
     path = ctx.work_dir / "mixed.json"
     path.write_text(json.dumps(config))
     cmd = [sys.executable, "-m", "bench.pyload", "mixed", str(path)]
