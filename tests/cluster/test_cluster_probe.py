@@ -12,7 +12,6 @@ import pytest
 from redis.asyncio.cluster import ClusterNode
 
 from tests.api.helpers import url
-from tests.cache.conftest import Api
 from tests.cluster.conftest import cluster_app, create_heroes
 from tests.support.redis_cluster import RedisClusterServers
 
