@@ -7,30 +7,22 @@ cache (prefixes of their own). The same mixed workload (`bench.pyload mixed`, sa
 against each, one after the other: the hit rates come from their `/cache/stats` deltas.
 
 Then the primary holding the most hero entries is SIGKILLed while a load reads heroes; a
-probe reads the stories whose entries that primary held. The failover time is from the kill
-to the first probe read served from Redis again (the story counters: Redis hits, near hits
-excluded, grew — only the probe reads stories), i.e. the promoted replica serves the service.
-Errors seen: non-2xx answers of the load and the probe (expected 0), and the cache operations
-that failed meanwhile (they were answered from the database).
+probe reads stories, never read before, whose entries that primary holds
+(`bench/failover.py` measures: when requests succeed again, when fills and hits resume on
+the promoted replica, the errors seen).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 import sys
-import time
-from collections import Counter
 from typing import Any
 from uuid import UUID
-
-import httpx
 
 from app.cache.format import EntityKeys
 from app.cache.keys import KeyEncoder
 from app.entities import ENTITIES
-from bench import client
+from bench import client, failover
 from bench.config import PATHS
 from bench.procs import Server, app_env
 from bench.scenarios import Context, mixed_config
@@ -38,11 +30,7 @@ from tests.support.redis_cluster import RedisClusterServers
 
 CLUSTER_PREFIX = "benchcl:"
 STANDALONE_PREFIX = "benchsa:"
-LOAD_CONCURRENCY = 8
-PROBE_INTERVAL = 0.02
-RESUME_TIMEOUT = 30.0
-AFTER_RESUME = 1.0  # the load goes on this long after the hits resumed
-READ_IDS = 200
+READ_IDS = failover.READ_IDS
 
 
 def cluster_rows(ctx: Context) -> None:
@@ -127,25 +115,27 @@ def _entries_by_primary(servers: RedisClusterServers, entity: str) -> dict[int, 
 
 def _failover(ctx: Context, servers: RedisClusterServers, server: Server) -> dict[str, Any]:
     heroes = ctx.ids["hero"][:READ_IDS]
-    stories = ctx.ids["story"][:READ_IDS]
     client.fire(server.url, [f"{PATHS['hero']}/{i}" for i in heroes] * 2)
-    client.fire(server.url, [f"{PATHS['story']}/{i}" for i in stories] * 2)
     by_primary = _entries_by_primary(servers, "hero")
     victim = max(by_primary, key=lambda port: len(by_primary[port]))
     keys = EntityKeys(ENTITIES["story"], CLUSTER_PREFIX, KeyEncoder())
     victim_slots = servers.primaries()[victim]
     probe_ids = [
-        i for i in stories if any(lo <= _slot(keys.entry(UUID(i))) <= hi for lo, hi in victim_slots)
+        i
+        for i in failover.cold_ids(ctx)
+        if any(lo <= _slot(keys.entry(UUID(i))) <= hi for lo, hi in victim_slots)
     ]
-    result = asyncio.run(_under_load(servers, server, victim, heroes, probe_ids))
+    half = len(servers.ports) // 2
+
+    def promoted() -> bool:
+        primaries = servers.primaries()
+        return victim not in primaries and len(primaries) == half
+
+    result = failover.measure(server, lambda: servers.kill(victim), promoted, heroes, probe_ids)
+    result["victim"] = victim
     result["victim_entries"] = f"{len(by_primary[victim])} of {sum(map(len, by_primary.values()))}"
-    print(
-        f"  failover: primary :{victim} SIGKILLed under load; replica promoted after "
-        f"{result['promoted_s']:.2f} s; Redis hits on its slots again after "
-        f"{result['failover_s']:.2f} s; non-2xx {result['non_2xx']} of {result['requests']} "
-        f"requests; cache operations failed (answered from the database) "
-        f"{result['cache_errors']}",
-        flush=True,
+    failover.report(
+        f"cluster, primary :{victim} SIGKILLed, {result['victim_entries']} hero entries", result
     )
     return result
 
@@ -154,71 +144,3 @@ def _slot(key: str) -> int:
     from redis.crc import key_slot
 
     return int(key_slot(key.encode()))
-
-
-def _redis_hits(stats: dict[str, Any], entity: str) -> int:
-    counters = stats["entities"][entity]
-    return int(counters["hits"]) - int(counters["near_hits"])
-
-
-async def _under_load(
-    servers: RedisClusterServers,
-    server: Server,
-    victim: int,
-    heroes: list[str],
-    probe_ids: list[str],
-) -> dict[str, Any]:
-    statuses: Counter[int] = Counter()
-    running = True
-    async with httpx.AsyncClient(base_url=server.url, timeout=30.0) as http:
-
-        async def load() -> None:
-            while running:
-                response = await http.get(f"{PATHS['hero']}/{random.choice(heroes)}")
-                statuses[response.status_code] += 1
-
-        async def stats() -> dict[str, Any]:
-            response = await http.get("/cache/stats")
-            return dict(response.json())
-
-        before = await stats()
-        tasks = [asyncio.create_task(load()) for _ in range(LOAD_CONCURRENCY)]
-        await asyncio.sleep(AFTER_RESUME)
-        servers.kill(victim)
-        killed = time.monotonic()
-        promoted: float | None = None
-        resumed: float | None = None
-        try:
-            while resumed is None and time.monotonic() - killed < RESUME_TIMEOUT:
-                if (
-                    promoted is None
-                    and victim not in servers.primaries()
-                    and len(servers.primaries()) == len(servers.ports) // 2
-                ):
-                    promoted = time.monotonic() - killed
-                story = random.choice(probe_ids)
-                first = await http.get(f"{PATHS['story']}/{story}")
-                counted = _redis_hits(await stats(), "story")
-                second = await http.get(f"{PATHS['story']}/{story}")
-                statuses[first.status_code] += 1
-                statuses[second.status_code] += 1
-                if _redis_hits(await stats(), "story") > counted:
-                    resumed = time.monotonic() - killed
-                await asyncio.sleep(PROBE_INTERVAL)
-            await asyncio.sleep(AFTER_RESUME)
-        finally:
-            running = False
-            await asyncio.gather(*tasks)
-        after = await stats()
-    if resumed is None:
-        raise RuntimeError(f"no Redis hit on the killed primary's slots in {RESUME_TIMEOUT} s")
-    return {
-        "victim": victim,
-        "promoted_s": round(promoted if promoted is not None else resumed, 3),
-        "failover_s": round(resumed, 3),
-        "requests": sum(statuses.values()),
-        "non_2xx": client.non_2xx(statuses),
-        "statuses": {str(code): count for code, count in statuses.items()},
-        "cache_errors": int(after["total"]["errors"]) - int(before["total"]["errors"]),
-        "probe_ids": len(probe_ids),
-    }

@@ -33,7 +33,7 @@ from bench.config import ROOT
 if str(ROOT) not in sys.path:  # `tests.support` and `app` are imported from the repo root
     sys.path.insert(0, str(ROOT))
 
-from bench import auth_hit, client, cluster, hitpath, outbox, scenarios
+from bench import auth_hit, client, cluster, failover, hitpath, outbox, scenarios
 from bench.chart import write_chart
 from bench.config import PATHS, RESULTS_DIR, BenchConfig
 from bench.cpu import CpuProbe
@@ -256,6 +256,7 @@ SCENARIOS: list[tuple[str, Callable[[scenarios.Context], None]]] = [
     ("invalidation", scenarios.invalidation),
     ("mixed workload", scenarios.mixed),
     ("Redis Cluster", cluster.cluster_rows),  # its own cluster and app processes
+    ("Redis Sentinel", failover.sentinel_rows),  # its own sentinel group and app process
     ("degradation", scenarios.degradation),
     ("Redis hung", scenarios.hung),
     ("outbox", outbox.outbox),  # write cost of the outbox, cost of a false alarm

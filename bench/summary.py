@@ -241,6 +241,13 @@ def render(results: dict[str, Any]) -> str:
             parts.append(f"  {sample}: {body}")
     if results.get("cluster"):
         parts += ["", *render_cluster(results["cluster"])]
+    if results.get("sentinel"):
+        parts += [
+            "",
+            failover_line(
+                "Redis Sentinel (primary, replica, 3 sentinels)", results["sentinel"]["failover"]
+            ),
+        ]
     shares = [r.get("other_cpu") or 0.0 for r in load.values()]
     if results.get("mixed"):
         shares.append(results["mixed"].get("other_cpu") or 0.0)
@@ -263,11 +270,17 @@ def render_cluster(cluster: dict[str, Any]) -> list[str]:
     for mode, row in cluster["hit_rate"].items():
         rates = "".join(f"{percent(row[k]):>8}" for k in ("total", "hero", "child", "story"))
         lines.append(f"  {mode:12}{rates}{row['rps']:>9,.0f}")
-    f = cluster["failover"]
-    lines.append(
-        f"failover: a primary SIGKILLed under load -> replica promoted {f['promoted_s']:.2f} s, "
-        f"Redis hits again {f['failover_s']:.2f} s after the kill; non-2xx {f['non_2xx']} of "
-        f"{f['requests']}; cache operations failed (served from the database) "
-        f"{f['cache_errors']}"
-    )
+    lines.append(failover_line("cluster", cluster["failover"]))
     return lines
+
+
+def failover_line(mode: str, f: dict[str, Any]) -> str:
+    """A primary SIGKILLed under load, as the clients saw it (`bench/failover.py`)."""
+    return (
+        f"failover ({mode}): a primary SIGKILLed under load -> replica promoted "
+        f"{f['promoted_s']:.2f} s, requests succeed again {f['requests_ok_again_s']:.2f} s, "
+        f"cache fills and hits again {f['failover_s']:.2f} s after the kill; slowest request "
+        f"{f['slowest_request_s']:.2f} s; non-2xx {f['non_2xx']}, transport errors "
+        f"{f['transport_errors']} of {f['requests']}; cache operations failed (served from "
+        f"the database) {f['cache_errors']}"
+    )
