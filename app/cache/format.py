@@ -73,7 +73,8 @@ COUNTER_START_BITS = 50
 
 #: Entries of one entity are spread over this many hash tags (slots), each with its epoch:
 #: on three primaries each holds 3 to 7 of every entity's tags; few enough that moving an
-#: entity's epoch (after an outage, an admin flush: one script per tag on a cluster) fits
+#: entity's epoch (after an outage, an admin flush: one script call per tag on a cluster,
+#: sent as one pipeline per node) fits
 #: in one operation deadline on a loaded machine (64 tags did not: the bench's breaker never
 #: closed again). More primaries want more tags, at that cost.
 ENTRY_TAGS = 16
