@@ -519,7 +519,7 @@ CLUSTER_MUTANTS = (
         (f"{CLUSTER_OPERATOR}::test_the_verifier_repairs_rows_changed_in_sql_on_every_node",),
     ),
     Mutant(
-        "on a cluster, an epoch move (the half-open probe's) goes as one pipeline per node",
+        "on a cluster, an epoch move goes as one pipeline per node",
         "app/cache/service.py",
         "        if self.cluster:\n            return cluster.per_node(",
         "        if False:\n            return cluster.per_node(",
