@@ -295,6 +295,7 @@ IDENTITY_MUTANTS = (
         "redis = connect(settings) if self.enabled else None",
         (
             IDENTITY,
+            f"{OUTAGE}::test_redis_restarted_from_an_older_snapshot_is_not_served_after_the_outage",
             "tests/sentinel/test_failover.py"
             "::test_a_promoted_replica_that_missed_a_write_is_recognized_before_it_is_read",
         ),
@@ -339,6 +340,24 @@ OUTBOX_MUTANTS = (
         "                await self._run_after_commit(ambiguous=True)\n",
         "",
         (f"{OUTBOX}::test_an_ambiguous_commit_invalidates_anyway_and_the_new_etag_works",),
+    ),
+    Mutant(
+        "back from an outage, every outbox row is applied before Redis is read again",
+        "app/cache/guard.py",
+        "        if self.recover is not None and not await self.recover(redis):\n",
+        "        if False:\n",
+        (f"{OUTAGE}::test_instance_that_saw_the_outage_applies_the_outbox_before_it_reads_again",),
+    ),
+    Mutant(
+        "back from an outage no epoch moves as a precaution (identity-checked connections)",
+        "app/cache/guard.py",
+        "        if not self.identity_checked:\n",
+        "        if True:\n",
+        (
+            f"{OUTAGE}::test_instance_that_saw_the_outage_applies_the_outbox_before_it_reads_again",
+            "tests/unit/test_owed_invalidations.py"
+            "::test_back_from_an_outage_the_outbox_is_applied_first_and_no_epoch_moves",
+        ),
     ),
     Mutant(
         "an invalidation that timed out is owed, not an epoch move",

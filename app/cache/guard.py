@@ -13,10 +13,18 @@ Its outbox row (`outbox.py`) stays meanwhile, so every other process applies it 
 timeout is no evidence that the command did not run, and replaying an invalidation is
 harmless, so nothing moves an entity's epoch for it.
 
-Epochs move on evidence only: back from an outage (the half-open probe: Redis may have
-restarted with older data), when Redis is known to have lost data (`data_lost`, e.g. a
-changed server identity), and when more invalidations are owed than this process keeps
-(`MAX_OWED`; the oldest are then forgotten and their entities' epochs move instead).
+Back from an outage (the half-open probe), before anything is read, the process applies
+every invalidation that may be missing from Redis: its own owed ones, and every outbox row
+(`recover`, installed by the outbox: whoever wrote them, including rows too young for the
+periodic repair). A Redis that came back with older data is recognized by the identity check
+of each new connection (`identity.py`). So the probe moves no epoch as a precaution.
+
+Epochs move on evidence only: when the outbox could not be read on the way back (nothing
+tells what is missing), when Redis is known to have lost data (`data_lost`, e.g. a changed
+server identity), when more invalidations are owed than this process keeps (`MAX_OWED`; the
+oldest are then forgotten and their entities' epochs move instead), and, where new
+connections are not identity-checked (`identity_checked` False: Redis Cluster), on every
+probe: a promoted replica that lagged is not recognized there otherwise.
 """
 
 from __future__ import annotations
@@ -57,6 +65,9 @@ class Failed(enum.Enum):
 FAILED = Failed.FAILED
 MoveEpochs = Callable[[Redis, list[str]], Awaitable[object]]
 Replay = Callable[[Redis], Awaitable[object]]
+#: Back from an outage: send, over this client, every invalidation that may be missing from
+#: Redis; False when that cannot be known (then every epoch moves). Redis errors propagate.
+Recover = Callable[[Redis], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +94,14 @@ class RedisGuard:
         epoch_keys: dict[str, Sequence[str]],
         move_epochs: MoveEpochs,
         secrets: Collection[str],
+        identity_checked: bool = True,
     ) -> None:
         self.redis = redis
+        #: Is every new connection identity-checked (`identity.py`)? If not, the probe moves
+        #: every epoch: a Redis that came back older would not be recognized otherwise.
+        self.identity_checked = identity_checked
+        #: Installed by the outbox (`Outbox.recover`); None: no outbox in this process.
+        self.recover: Recover | None = None
         self.timeout = timeout
         self.breaker = breaker
         self.stats = stats
@@ -107,9 +124,9 @@ class RedisGuard:
             return FAILED
         probing = self.breaker.state is BreakerState.half_open
         try:
+            if probing:  # back from an outage: what may be missing is applied first
+                await self._recover(redis)
             async with asyncio.timeout(self.timeout):
-                if probing:  # back from an outage: whatever was lost meanwhile, nothing stale
-                    self._stale_epochs.update(self.epoch_keys)
                 if self._stale_epochs or self._owed:
                     await self._settle(redis)
                 result = await call(redis)
@@ -127,8 +144,20 @@ class RedisGuard:
                 self.breaker.abandon_probe()
             raise
         if self.breaker.record_success():
-            logger.warning("cache reachable again; key epochs moved before reading")
+            logger.warning("cache reachable again; missing invalidations applied before reading")
         return result
+
+    async def _recover(self, redis: Redis) -> None:
+        """The half-open probe's first step, before its own call and before anything else is
+        read (other callers are refused until the probe answers): every outbox row is sent
+        again (each Redis call within the deadline; the pass as long as the rows need). The
+        epochs move only if the outbox could not be read, or if new connections are not
+        identity-checked (see the module docstring)."""
+        if not self.identity_checked:
+            self._stale_epochs.update(self.epoch_keys)
+        if self.recover is not None and not await self.recover(redis):
+            logger.warning("cache: outbox unreadable after an outage; every key epoch moves")
+            self._stale_epochs.update(self.epoch_keys)
 
     def failed(self, entity: str | None, exc: BaseException) -> None:
         self.breaker.record_failure()

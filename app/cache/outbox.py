@@ -19,6 +19,11 @@ B/5, so a row is applied at most 0.7 B after its write (plus the round trips of 
 which has the remaining 0.3 B); near caches of other processes hear the repair through the
 invalidation bus. The age leaves the writer the time to send and delete the row itself, so a
 healthy write is normally applied once.
+
+Back from an outage, a process applies every row, whatever its age, before it reads Redis
+again (`recover`, the guard's half-open probe): the rows are exactly the invalidations that
+may be missing, so no epoch has to move as a precaution. Rows another process is applying
+are waited for there (no SKIP LOCKED): a row is skipped only once it was applied.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy import JSON, String, Uuid, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -133,7 +139,27 @@ class Outbox:
             await self.repair(all_rows=True)
         except DATABASE_ERRORS as exc:
             logger.warning("cache outbox: not repaired at start (%s)", type(exc).__name__)
+        self.cache.guard.recover = self.recover
         self._task = asyncio.create_task(self._run(), name="cache-outbox-repairer")
+
+    async def recover(self, redis: Redis) -> bool:
+        """Back from an outage, before Redis is read again: send every row over `redis` (the
+        guard's probe client) and delete it. False when the database did not answer (the guard
+        then moves every epoch); a Redis error propagates (the probe failed, the rows stay)."""
+        total = 0
+        try:
+            while True:
+                repaired, more = await self._repair_batch(timedelta(0), redis)
+                total += repaired
+                if not more:
+                    break
+        except DATABASE_ERRORS as exc:
+            logger.warning("cache outbox: not read after an outage (%s)", type(exc).__name__)
+            return False
+        if total:
+            self.stats.repaired += total
+            logger.info("cache outbox: %d invalidations applied after an outage", total)
+        return True
 
     async def stop(self) -> None:
         """Stop polling; delete the rows this process applied. Rows it could not apply stay
@@ -185,7 +211,11 @@ class Outbox:
             logger.info("cache outbox: %d invalidations repaired", total)
         return total
 
-    async def _repair_batch(self, age: timedelta) -> tuple[int, bool]:
+    async def _repair_batch(
+        self, age: timedelta, recovering: Redis | None = None
+    ) -> tuple[int, bool]:
+        """One batch of rows older than `age`: through the guard, skipping rows locked by
+        another process; or, `recovering`, over that client, waiting for locked rows."""
         async with self._session() as session, session.begin():
             stmt = (
                 select(OutboxRow)
@@ -194,12 +224,14 @@ class Outbox:
                 .limit(REPAIR_BATCH)
             )
             if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
+                stmt = stmt.with_for_update(skip_locked=recovering is None)
             rows = (await session.execute(stmt)).scalars().all()
             done: list[uuid.UUID] = []
             for row in rows:
                 plan = decode(row.payload)
-                if not await self.cache.repair(row.entity, plan.markers, plan.counters):
+                if recovering is not None:
+                    await self.cache.resend(recovering, plan.markers, plan.counters)
+                elif not await self.cache.repair(row.entity, plan.markers, plan.counters):
                     break
                 done.append(row.id)
             if done:

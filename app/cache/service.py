@@ -102,6 +102,7 @@ class CacheService:
             epoch_keys={name: keys.epochs for name, keys in self.keys.items()},
             move_epochs=self._move_epochs,
             secrets=secrets_of(settings),
+            identity_checked=check is not None,
         )
         if redis is not None:
             self._read_entry = redis.register_script(scripts.READ_ENTRY)
@@ -388,6 +389,17 @@ class CacheService:
         ordered = sorted(set(counters))
         resend = self._resend(markers, ordered, [*(m.key for m in markers), *ordered])
         return await self.guard.run(entity, resend) is not FAILED
+
+    async def resend(
+        self, redis: Redis, markers: Sequence[Marker], counters: Iterable[str]
+    ) -> None:
+        """Send a write's invalidation again over `redis`, within the operation deadline,
+        outside the guard (the half-open probe's recovery, `RedisGuard.recover`): a Redis
+        error propagates."""
+        ordered = sorted(set(counters))
+        resend = self._resend(markers, ordered, [*(m.key for m in markers), *ordered])
+        async with asyncio.timeout(self.guard.timeout):
+            await resend(redis)
 
     @property
     def healthy(self) -> bool:

@@ -1,7 +1,9 @@
 """A write whose cache invalidation is lost in a Redis outage is never hidden by the old
 cached entry once Redis is back: the writer sends the invalidation again (it is owed) before
-it reads Redis again, and back from an outage it saw, a process moves the entities' key
-epochs (stored in Redis, shared by every instance) before reading.
+it reads Redis again; back from an outage it saw, a process applies every outbox row (every
+write's invalidation not known applied) before reading; and a Redis restarted with older
+data is recognized by its identity on the first new connection (`app/cache/identity.py`).
+No epoch moves as a precaution.
 
 A SIGSTOPped Redis still has its kernel accept connections and buffer what is written to
 them, and the resumed server executes those buffered commands late. An invalidation written
@@ -19,9 +21,10 @@ from typing import Any
 
 import pytest
 
+from app.core.settings import MAX_REPAIR_BOUND_MS
 from tests.api import payloads
 from tests.cache.conftest import entry_key
-from tests.resilience.conftest import RECOVERY_WITHIN, THRESHOLD, Instance, Serve, eventually
+from tests.resilience.conftest import LONG_COOLDOWN, RECOVERY_WITHIN, Instance, Serve, eventually
 from tests.support.redis_server import RedisServer
 
 #: These tests isolate the Redis layer's repair of a lost invalidation (one failure, breaker
@@ -111,10 +114,10 @@ async def test_write_while_redis_is_down_is_read_back_when_it_restarts_with_old_
 #
 # Instance 1 lost its invalidation, so it sends it again before its own next Redis call; from
 # then on no instance can serve the old entry. An instance 2 that did notice the outage (its
-# breaker opened) moves the epochs itself, on its half-open probe, before it reads Redis
-# again. One that did not notice it is covered by the outbox: the write's row is applied by
-# any live process within CACHE_REPAIR_BOUND_MS even if instance 1 stays idle or exits
-# (tests/resilience/test_outbox.py).
+# breaker opened) applies every outbox row, on its half-open probe, before it reads Redis
+# again (no epoch moves). One that did not notice it is covered by the outbox's periodic
+# repair: the write's row is applied by any live process within CACHE_REPAIR_BOUND_MS even if
+# instance 1 stays idle or exits (tests/resilience/test_outbox.py).
 
 
 @pytest.fixture
@@ -146,29 +149,46 @@ async def test_write_through_one_instance_during_hang_is_read_back_by_both_after
     await assert_sees(two, patched, old_name="Luna")
 
 
-async def test_instance_that_saw_the_outage_reads_the_write_of_another_before_that_one_reads(
-    own_redis: RedisServer, two_warm_instances: TwoInstances
+async def test_instance_that_saw_the_outage_applies_the_outbox_before_it_reads_again(
+    own_redis: RedisServer, serve: Serve
 ) -> None:
-    one, two, hero = two_warm_instances
-    own_redis.pause()
-    opened = await two.open_breaker(hero["id"])  # instance 2 notices the hang
-    assert opened["total"]["errors"] >= THRESHOLD
-    patched = await one.patch_hero(hero["id"], {"name": "Luna Moon"})
-    own_redis.resume()
-    assert cached_version(own_redis, hero["id"]) == hero["version"]  # invalidation lost
+    """Instance 1 writes while its breaker is open: its invalidation is owed and its outbox
+    row stays; instance 1 then stays away from Redis (a long cool-down) and no periodic
+    repair comes within the test (the largest bound). Instance 2 saw the outage too: its
+    half-open probe applies every outbox row before it reads Redis again, so no read shows
+    the old version - and no epoch moved: the rest of the cache stays warm."""
+    quiet = {**REDIS_LAYER_ONLY, "cache_repair_bound_ms": MAX_REPAIR_BOUND_MS}
+    async with (
+        serve(own_redis.url, **quiet, breaker_cooldown_seconds=LONG_COOLDOWN) as one,
+        serve(own_redis.url, **quiet) as two,
+    ):
+        hero, other = [await one.create_hero(payloads.hero(name=name)) for name in ("Luna", "Sol")]
+        for instance, warmed in ((one, hero), (two, hero), (two, other)):
+            await warm(instance, warmed)
+        epoch = own_redis.client(socket_timeout=1.0).get("tales:epoch:hero")
+        own_redis.pause()
+        await one.open_breaker(hero["id"])
+        await two.open_breaker(hero["id"])
+        patched = await one.patch_hero(hero["id"], {"name": "Luna Moon"})
+        own_redis.resume()
+        assert cached_version(own_redis, hero["id"]) == hero["version"]  # invalidation lost
+        assert one.app.state.services.cache.guard.owed == 1
+        assert await one.breaker() == "open"  # and instance 1 stays away
 
-    # instance 1 stays away from Redis; instance 2 closes its breaker and hits again,
-    # and no read on the way shows the old version
-    hits = await two.hero_hits()
+        hits = await two.hero_hits()
 
-    async def two_hits_the_new_version() -> bool:
-        assert await two.get_hero(hero["id"]) == patched
-        stats = await two.cache_stats()
-        return stats["breaker"] == "closed" and stats["entities"]["hero"]["hits"] > hits
+        async def two_hits_the_new_version() -> bool:
+            assert await two.get_hero(hero["id"]) == patched  # never the old one on the way
+            stats = await two.cache_stats()
+            return stats["breaker"] == "closed" and stats["entities"]["hero"]["hits"] > hits
 
-    await eventually(two_hits_the_new_version, within=RECOVERY_WITHIN)
-    await assert_sees(two, patched, old_name="Luna")
-    await assert_sees(one, patched, old_name="Luna")
+        await eventually(two_hits_the_new_version, within=RECOVERY_WITHIN)
+        assert two.app.state.services.outbox.stats.repaired >= 1
+        assert own_redis.client(socket_timeout=1.0).get("tales:epoch:hero") == epoch
+        hits = await two.hero_hits()
+        assert await two.get_hero(other["id"]) == other
+        assert await two.hero_hits() == hits + 1  # still cached: nothing went cold
+        await assert_sees(two, patched, old_name="Luna")
 
 
 async def test_redis_restarted_from_an_older_snapshot_is_not_served_after_the_outage(
@@ -176,8 +196,9 @@ async def test_redis_restarted_from_an_older_snapshot_is_not_served_after_the_ou
 ) -> None:
     """The write's invalidation reached Redis, but Redis then lost it: it restarted from a
     snapshot taken before the write (as a failover to a lagging replica would). This process
-    has no lost invalidation of its own to repair; what protects the reads is the epoch move
-    its half-open probe makes when it reaches Redis again after the outage it saw."""
+    has no lost invalidation of its own to repair, and the write's outbox row is gone (it was
+    applied): what protects the reads is the identity check of the first new connection to
+    the restarted server, which moves the epochs (evidence: another run id)."""
     async with serve(own_redis.url) as api:
         hero = await create_luna_and_warm(api)
         own_redis.client(socket_timeout=1.0).save()  # the snapshot: Luna's v1 entry, cached

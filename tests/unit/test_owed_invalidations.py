@@ -1,8 +1,10 @@
 """The guard's owed invalidations, on a stand-in for Redis that records what is sent (the
 resilience tests show the same against real Redis): owed work is sent again, oldest first,
 before the next call; an error keeps the rest owed; epochs move only for invalidations the
-guard had to forget (more than MAX_OWED) or when Redis lost data. And the outbox row's
-payload is the plan itself."""
+guard had to forget (more than MAX_OWED) or when Redis lost data. Back from an outage the
+half-open probe applies the outbox first and moves no epoch, unless the outbox could not be
+read or connections are not identity-checked (cluster). And the outbox row's payload is the
+plan itself."""
 
 from typing import Any, cast
 
@@ -42,16 +44,39 @@ class Sent:
         return "ok"
 
 
-def make_guard(sent: Sent) -> RedisGuard:
+ALL_EPOCHS = ("epochs", sorted(k for keys in EPOCHS.values() for k in keys))
+
+
+def make_guard(sent: Sent, *, threshold: int = 100, identity_checked: bool = True) -> RedisGuard:
     return RedisGuard(
         cast("Redis", object()),  # never called: the calls are the test's
         timeout=1.0,
-        breaker=CircuitBreaker(failure_threshold=100, cooldown_seconds=1.0),
+        breaker=CircuitBreaker(failure_threshold=threshold, cooldown_seconds=0.0),
         stats=CacheStats(list(EPOCHS)),
         epoch_keys=EPOCHS,
         move_epochs=sent.move_epochs,
         secrets=(),
+        identity_checked=identity_checked,
     )
+
+
+async def fail(_redis: object) -> None:
+    raise ConnectionError("down")
+
+
+async def outage_then_probe(guard: RedisGuard, sent: Sent, outbox_readable: bool) -> list[Any]:
+    """Open the breaker (one failure), then let its half-open probe (no cool-down) run with
+    an outbox whose `recover` says whether it could be read; what reached Redis, in order."""
+
+    async def recover(_redis: object) -> bool:
+        sent.calls.append("outbox applied")
+        return outbox_readable
+
+    guard.recover = recover
+    assert await guard.run("hero", fail) is FAILED
+    assert await guard.run("hero", sent.call) == "ok"
+    await guard.close()
+    return sent.calls
 
 
 async def test_owed_invalidations_are_sent_again_in_order_before_the_next_call() -> None:
@@ -101,8 +126,27 @@ async def test_redis_that_lost_data_moves_every_epoch() -> None:
     guard.data_lost()
 
     assert await guard.run("hero", sent.call) == "ok"
-    assert sent.calls == [("epochs", sorted(k for keys in EPOCHS.values() for k in keys)), "call"]
+    assert sent.calls == [ALL_EPOCHS, "call"]
     await guard.close()
+
+
+async def test_back_from_an_outage_the_outbox_is_applied_first_and_no_epoch_moves() -> None:
+    sent = Sent()
+    calls = await outage_then_probe(make_guard(sent, threshold=1), sent, outbox_readable=True)
+    assert calls == ["outbox applied", "call"]
+
+
+async def test_back_from_an_outage_an_unreadable_outbox_moves_every_epoch() -> None:
+    sent = Sent()
+    calls = await outage_then_probe(make_guard(sent, threshold=1), sent, outbox_readable=False)
+    assert calls == ["outbox applied", ALL_EPOCHS, "call"]
+
+
+async def test_back_from_an_outage_without_identity_checks_every_epoch_moves() -> None:
+    sent = Sent()
+    guard = make_guard(sent, threshold=1, identity_checked=False)
+    calls = await outage_then_probe(guard, sent, outbox_readable=True)
+    assert calls == ["outbox applied", ALL_EPOCHS, "call"]
 
 
 def test_the_outbox_payload_is_the_plan() -> None:
