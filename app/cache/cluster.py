@@ -36,6 +36,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException
 
 DEFAULT_PORT = 6379
+#: `connection.py`'s options passed to the cluster client as they are, when set: the
+#: password, the CA of `rediss://` (without it TLS verifies against the system's CAs).
+FORWARDED_OPTIONS = ("password", "ssl_ca_certs")
 
 T = TypeVar("T")
 #: One script call on keys of one slot: (markers or keys of that slot, counters of that slot,
@@ -130,8 +133,9 @@ def connect(url: str, options: dict[str, Any]) -> BoundedRedisCluster:
         client_name=options["client_name"],
         require_full_coverage=False,  # a slot without a primary fails alone, not every command
     )
-    if "password" in options:
-        kwargs["password"] = options["password"]
+    for passed in FORWARDED_OPTIONS:
+        if passed in options:
+            kwargs[passed] = options[passed]
     return BoundedRedisCluster(**kwargs)
 
 

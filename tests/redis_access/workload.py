@@ -34,11 +34,19 @@ async def serve_instance(
 def acl_rule(password: str) -> list[str]:
     """The ACL SETUSER line README documents, as arguments, with `password`."""
     readme = (ROOT / "README.md").read_text()
-    lines = re.findall(r"^ACL SETUSER .*$", readme, flags=re.MULTILINE)
+    lines = re.findall(r"^ACL SETUSER \S+ on .*$", readme, flags=re.MULTILINE)
     assert len(lines) == 1, "README must document one ACL SETUSER line"
     words = lines[0].split()
     assert words[2] == ACL_USER, words
     return [f">{password}" if word == ">PASSWORD" else word for word in words[3:]]
+
+
+def cluster_acl_rule(password: str) -> list[str]:
+    """The rule with README's additions for `REDIS_MODE=cluster`."""
+    readme = (ROOT / "README.md").read_text()
+    lines = re.findall(r"^ACL SETUSER tales-api (\+.*)$", readme, flags=re.MULTILINE)
+    assert len(lines) == 1, "README must document one line of cluster additions"
+    return [*acl_rule(password), *lines[0].split()]
 
 
 def allowed_commands(rule: list[str]) -> set[str]:

@@ -5,6 +5,11 @@ Each node has its own directory under one temp dir; ``kill(port)`` SIGKILLs that
 process (by pid) so its replica gets promoted (``cluster-node-timeout`` is short), and
 ``close()`` stops every process this object started, by pid, and deletes the temp dir.
 The machine's own Redis on 6379 is never touched.
+
+``RedisClusterServers(tls=..., password=...)``: every node listens on TLS only (`--port 0`,
+`--tls-port`, `--tls-cluster yes` for the bus, `--tls-replication yes`), and its default
+user has that password (replicas authenticate with it); ``url`` is then `rediss://` and
+``client()`` speaks TLS as that default user.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import redis
 
 from .ports import free_port
 from .started import Started
+from .tls import TlsFiles
 
 HOST = "127.0.0.1"
 NODES = 6
@@ -57,7 +63,9 @@ def _release(procs: dict[int, subprocess.Popen[bytes]], root: Path) -> None:
 class RedisClusterServers(Started):
     """Start with ``start()`` (or ``with``); see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: TlsFiles | None = None, password: str | None = None) -> None:
+        self.tls = tls
+        self.password = password
         self.root = Path(tempfile.mkdtemp(prefix="tales-cluster-"))
         self.ports = [_data_port() for _ in range(NODES)]
         self.bus_ports = {port: free_port() for port in self.ports}
@@ -67,10 +75,24 @@ class RedisClusterServers(Started):
     @property
     def url(self) -> str:
         """Any one node: the client discovers the others."""
-        return f"redis://{HOST}:{self.ports[0]}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{HOST}:{self.ports[0]}/0"
 
     def client(self, port: int) -> redis.Redis:
-        return redis.Redis(HOST, port, socket_timeout=2, socket_connect_timeout=2)
+        options: dict[str, object] = {} if self.tls is None else self.tls.client_options()
+        return redis.Redis(
+            HOST,
+            port,
+            password=self.password,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            **options,
+        )
+
+    def _access_args(self) -> list[str]:
+        """redis-cli's arguments to reach a node (TLS, the default user's password)."""
+        args = [] if self.tls is None else ["--tls", "--cacert", str(self.tls.ca)]
+        return args + ([] if self.password is None else ["-a", self.password, "--no-auth-warning"])
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -86,6 +108,7 @@ class RedisClusterServers(Started):
             "--cluster-replicas",
             str(REPLICAS),
             "--cluster-yes",
+            *self._access_args(),
         ]
         done = subprocess.run(create, capture_output=True, timeout=CLUSTER_TIMEOUT, check=False)
         if done.returncode != 0:
@@ -95,10 +118,16 @@ class RedisClusterServers(Started):
     def _spawn(self, port: int) -> None:
         directory = self.root / str(port)
         directory.mkdir()
+        if self.tls is None:
+            listen = ["--port", str(port)]
+        else:
+            listen = ["--port", "0", "--tls-port", str(port), *self.tls.server_args()]
+            listen += ["--tls-cluster", "yes", "--tls-replication", "yes"]
+        if self.password is not None:
+            listen += ["--requirepass", self.password, "--masterauth", self.password]
         command = [
             "redis-server",
-            "--port",
-            str(port),
+            *listen,
             "--bind",
             HOST,
             "--daemonize",
