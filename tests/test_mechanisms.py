@@ -493,6 +493,16 @@ OPERATOR_MUTANTS = (
 
 CLUSTER_MUTANTS = (
     Mutant(
+        "on a cluster, rediss:// verifies the nodes with REDIS_TLS_CA_FILE",
+        "app/cache/cluster.py",
+        'FORWARDED_OPTIONS = ("password", "ssl_ca_certs")',
+        'FORWARDED_OPTIONS = ("password",)',
+        (
+            "tests/redis_access/test_cluster_tls_and_acl.py"
+            "::test_the_service_works_on_a_tls_cluster_as_an_acl_user_with_the_documented_commands",
+        ),
+    ),
+    Mutant(
         "an entity's entries spread over hash tags (every primary of a cluster)",
         "app/cache/format.py",
         "self._entry_tags[entity_id.int % ENTRY_TAGS]",

@@ -63,8 +63,8 @@ async def test_a_lost_invalidation_holds_the_write_at_most_the_lease_and_is_neve
     """B's link to Redis black-holed: B never hears the invalidation. A's write waits for B
     at most L, and by then B no longer serves near copies. When the link comes back, B's
     subscription is the same connection, silent meanwhile: B starts again from an empty near
-    cache. (B's breaker is kept closed: its half-open probe would move the epochs and drop
-    its near copies too, which is not what this test is about.)"""
+    cache. (B's breaker is kept closed: its half-open probe would apply the write's outbox
+    row, and its outage drop its near copies, which is not what this test is about.)"""
     patient = {"breaker_failure_threshold": 1_000_000}
     async with (
         near_instance() as (_app_a, a),
