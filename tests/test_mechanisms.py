@@ -349,10 +349,11 @@ OUTBOX_MUTANTS = (
         (f"{OUTAGE}::test_instance_that_saw_the_outage_applies_the_outbox_before_it_reads_again",),
     ),
     Mutant(
-        "back from an outage no epoch moves as a precaution (identity-checked connections)",
+        "back from an outage no epoch moves as a precaution",
         "app/cache/guard.py",
-        "        if not self.identity_checked:\n",
-        "        if True:\n",
+        "        if self.recover is not None and not await self.recover(redis):\n",
+        "        self._stale_epochs.update(self.epoch_keys)\n"
+        "        if self.recover is not None and not await self.recover(redis):\n",
         (
             f"{OUTAGE}::test_instance_that_saw_the_outage_applies_the_outbox_before_it_reads_again",
             "tests/unit/test_owed_invalidations.py"

@@ -60,10 +60,23 @@ class BoundedRedisCluster(RedisCluster):
     `disconnect_free_connections`) the connection a command was being written to (seen
     under load during a failover: `'NoneType' object has no attribute 'writelines'`)."""
 
-    def __init__(self, *, bound: int, wait: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        bound: int,
+        wait: float,
+        on_connect: Callable[[Connection], Awaitable[None]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._turns = asyncio.Semaphore(bound)
         self._wait = wait
+        if on_connect is not None:  # RedisCluster takes no `redis_connect_func`: set it where
+            # every node's connections are made (the startup nodes copied theirs already)
+            nodes = self.nodes_manager
+            nodes.connection_kwargs["redis_connect_func"] = on_connect
+            for node in nodes.startup_nodes.values():
+                node.connection_kwargs["redis_connect_func"] = on_connect
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -136,6 +149,7 @@ def connect(url: str, options: dict[str, Any]) -> BoundedRedisCluster:
     for passed in FORWARDED_OPTIONS:
         if passed in options:
             kwargs[passed] = options[passed]
+    kwargs["on_connect"] = options.get("redis_connect_func")
     return BoundedRedisCluster(**kwargs)
 
 

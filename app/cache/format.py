@@ -14,6 +14,9 @@ Key families, under `CACHE_KEY_PREFIX` (`tales:` by default):
                                                  gen:{hero.pages}:lang:en
     lease:{entry key or page base}               who loads that key now (SET NX PX)
     salt                                         the key salt, without CACHE_KEY_SALT
+    identity                                     the dataset's identity (identity.py)
+    identity:{{entity}.{t}}, identity:{{entity}.pages}
+                                                 the same, per epoch tag (Redis Cluster)
     near:{near}:members                          the live near caches (see near/bus.py)
 
 Hash tags (the `{…}` part, which alone decides a key's Redis Cluster slot) put every key a
@@ -200,6 +203,15 @@ def parse_invalidation(message: bytes) -> tuple[str, str, list[bytes]]:
 
 
 # -- keys ----------------------------------------------------------------------------------
+def identity_key(prefix: str, epoch_key: str | None = None) -> str:
+    """Where the dataset identity lives (`identity.py`): one key, or with `epoch_key` the key
+    in that epoch's slot (its hash tag: on a cluster each node's epochs carry their own)."""
+    if epoch_key is None:
+        return f"{prefix}identity"
+    start = epoch_key.index("{")
+    return f"{prefix}identity:{epoch_key[start : epoch_key.index('}', start) + 1]}"
+
+
 def key_salt(prefix: str) -> str:
     """Where the key salt every process shares lives (no TTL: see README, memory policy)."""
     return f"{prefix}salt"

@@ -20,11 +20,10 @@ periodic repair). A Redis that came back with older data is recognized by the id
 of each new connection (`identity.py`). So the probe moves no epoch as a precaution.
 
 Epochs move on evidence only: when the outbox could not be read on the way back (nothing
-tells what is missing), when Redis is known to have lost data (`data_lost`, e.g. a changed
-server identity), when more invalidations are owed than this process keeps (`MAX_OWED`; the
-oldest are then forgotten and their entities' epochs move instead), and, where new
-connections are not identity-checked (`identity_checked` False: Redis Cluster), on every
-probe: a promoted replica that lagged is not recognized there otherwise.
+tells what is missing), when Redis is known to have lost data (`data_lost`; a changed server
+identity moves them in Redis itself, `identity.py`), and when more invalidations are owed
+than this process keeps (`MAX_OWED`; the oldest are then forgotten and their entities'
+epochs move instead).
 """
 
 from __future__ import annotations
@@ -94,12 +93,8 @@ class RedisGuard:
         epoch_keys: dict[str, Sequence[str]],
         move_epochs: MoveEpochs,
         secrets: Collection[str],
-        identity_checked: bool = True,
     ) -> None:
         self.redis = redis
-        #: Is every new connection identity-checked (`identity.py`)? If not, the probe moves
-        #: every epoch: a Redis that came back older would not be recognized otherwise.
-        self.identity_checked = identity_checked
         #: Installed by the outbox (`Outbox.recover`); None: no outbox in this process.
         self.recover: Recover | None = None
         self.timeout = timeout
@@ -151,10 +146,7 @@ class RedisGuard:
         """The half-open probe's first step, before its own call and before anything else is
         read (other callers are refused until the probe answers): every outbox row is sent
         again (each Redis call within the deadline; the pass as long as the rows need). The
-        epochs move only if the outbox could not be read, or if new connections are not
-        identity-checked (see the module docstring)."""
-        if not self.identity_checked:
-            self._stale_epochs.update(self.epoch_keys)
+        epochs move only if the outbox could not be read (see the module docstring)."""
         if self.recover is not None and not await self.recover(redis):
             logger.warning("cache: outbox unreadable after an outage; every key epoch moves")
             self._stale_epochs.update(self.epoch_keys)

@@ -23,6 +23,15 @@ So every new connection of the cache client, before its first command, runs this
 Only then is the connection handed to the command that opened it: no read is served from an
 unrecognized dataset. A failure of the check fails the connection (and that operation).
 
+Redis Cluster: a script cannot span slots, and each primary holds its own dataset. So the
+identity is kept per epoch tag, in its epochs' slot (`{prefix}identity:{hero.3}`, the
+`identity` family of `format.py`), and each new connection to a node runs step 2 for every
+tag, pipelined: the tags the node serves as a primary are checked against its run id; the
+others answer MOVED (another node's, checked on that node's connections) and are skipped. A
+primary restarted from an older snapshot holds its old run id under its tags; a promoted
+replica holds the run id of the primary it replicated: both are recognized, and the epochs
+of that node's tags (only) get fresh values, before the connection is used.
+
 The cost of a false alarm (a restart that lost nothing, e.g. with `appendfsync always`): the
 entries and pages of every entity are missed once and refilled from the database.
 Not covered: a dataset replaced while the server process keeps its run id (`DEBUG RELOAD`,
@@ -36,15 +45,15 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 
+from collections import defaultdict
+
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import ConnectionError
+from redis.exceptions import AskError, ConnectionError
 
 from app.cache import format
 
 logger = logging.getLogger(__name__)
 
-#: Where the identity is kept, after the prefix.
-IDENTITY_KEY = "identity"
 TOKEN_BYTES = 8
 _RUN_ID_FIELD = b"run_id:"
 
@@ -79,42 +88,61 @@ def run_id_of(info: bytes | str) -> str:
 
 
 class DatasetIdentity:
-    """The check of each new connection (see the module docstring)."""
+    """The check of each new connection (see the module docstring); `per_tag`: on a
+    cluster, one identity per epoch tag."""
 
     def __init__(
-        self, prefix: str, epoch_keys: Sequence[str], on_change: Callable[[str], None]
+        self,
+        prefix: str,
+        epoch_keys: Sequence[str],
+        on_change: Callable[[str], None],
+        *,
+        per_tag: bool = False,
     ) -> None:
-        self.key = f"{prefix}{IDENTITY_KEY}"
+        self.key = format.identity_key(prefix)
         self.epoch_keys = list(epoch_keys)
-        self.known: str | None = None  # the identity this process last saw
-        self.changes = 0  # times the identity seen differed from the one known
+        groups: dict[str, list[str]] = defaultdict(list)
+        for epoch in self.epoch_keys:
+            groups[format.identity_key(prefix, epoch) if per_tag else self.key].append(epoch)
+        #: identity key -> the epoch keys it guards (one slot each on a cluster)
+        self.groups = dict(groups)
+        self.seen: dict[str, str] = {}  # identity key -> the identity this process last saw
+        self.changes = 0  # times an identity seen differed from the one known
         self._on_change = on_change
+
+    @property
+    def known(self) -> str | None:
+        """The identity this process last saw (standalone, sentinel: the one key)."""
+        return self.seen.get(self.key)
 
     async def on_connect(self, connection: AbstractConnection) -> None:
         """redis-py's `redis_connect_func`: the usual hand-shake, then the check."""
         await connection.on_connect()
         await connection.send_command("INFO", "server")
         run_id = run_id_of(await connection.read_response())
-        fresh = [format.fresh_counter() for _ in self.epoch_keys]
-        await connection.send_command(
-            "EVAL",
-            IDENTIFY,
-            1 + len(self.epoch_keys),
-            self.key,
-            *self.epoch_keys,
-            run_id,
-            secrets.token_hex(TOKEN_BYTES),
-            *fresh,
-        )
-        reply = await connection.read_response()
-        identity = reply.decode() if isinstance(reply, bytes) else str(reply)
-        self.recognized(identity)
+        token = secrets.token_hex(TOKEN_BYTES)
+        commands = []
+        for key, epochs in self.groups.items():
+            fresh = [format.fresh_counter() for _ in epochs]
+            args = (IDENTIFY, 1 + len(epochs), key, *epochs, run_id, token, *fresh)
+            commands.append(("EVAL", *args))
+        await connection.send_packed_command(connection.pack_commands(commands))
+        identities: dict[str, str] = {}
+        for key in self.groups:
+            try:
+                reply = await connection.read_response()
+            except AskError:  # MOVED or ASK: a tag another node serves, checked there
+                continue
+            identities[key] = reply.decode() if isinstance(reply, bytes) else str(reply)
+        self.recognized(identities)
 
-    def recognized(self, identity: str) -> None:
-        if identity == self.known:
+    def recognized(self, identities: dict[str, str]) -> None:
+        changed = {key: value for key, value in identities.items() if self.seen.get(key) != value}
+        if not changed:
             return
-        previous, self.known = self.known, identity
-        if previous is not None:
+        again = any(key in self.seen for key in changed)
+        self.seen.update(changed)
+        if again:
             self.changes += 1
             logger.warning("Redis dataset changed (another server or a restart): epochs moved")
-        self._on_change(identity)
+        self._on_change(next(iter(changed.values())))

@@ -90,9 +90,10 @@ class CacheService:
             settings.breaker_failure_threshold, settings.breaker_cooldown_seconds
         )
         epoch_keys = [epoch for keys in self.keys.values() for epoch in keys.epochs]
-        self.identity = DatasetIdentity(self.prefix, epoch_keys, self.redis_identity_changed)
-        # Cluster: the check's script would span slots; the cluster's own nodes say more.
-        check = self.identity.on_connect if settings.redis_mode != "cluster" else None
+        self.identity = DatasetIdentity(
+            self.prefix, epoch_keys, self.redis_identity_changed, per_tag=self.cluster
+        )
+        check = self.identity.on_connect
         redis = connect(settings, on_connect=check) if self.enabled else None
         self.guard = RedisGuard(
             redis,
@@ -102,7 +103,6 @@ class CacheService:
             epoch_keys={name: keys.epochs for name, keys in self.keys.items()},
             move_epochs=self._move_epochs,
             secrets=secrets_of(settings),
-            identity_checked=check is not None,
         )
         if redis is not None:
             self._read_entry = redis.register_script(scripts.READ_ENTRY)

@@ -3,8 +3,7 @@ resilience tests show the same against real Redis): owed work is sent again, old
 before the next call; an error keeps the rest owed; epochs move only for invalidations the
 guard had to forget (more than MAX_OWED) or when Redis lost data. Back from an outage the
 half-open probe applies the outbox first and moves no epoch, unless the outbox could not be
-read or connections are not identity-checked (cluster). And the outbox row's payload is the
-plan itself."""
+read. And the outbox row's payload is the plan itself."""
 
 from typing import Any, cast
 
@@ -47,7 +46,7 @@ class Sent:
 ALL_EPOCHS = ("epochs", sorted(k for keys in EPOCHS.values() for k in keys))
 
 
-def make_guard(sent: Sent, *, threshold: int = 100, identity_checked: bool = True) -> RedisGuard:
+def make_guard(sent: Sent, *, threshold: int = 100) -> RedisGuard:
     return RedisGuard(
         cast("Redis", object()),  # never called: the calls are the test's
         timeout=1.0,
@@ -56,7 +55,6 @@ def make_guard(sent: Sent, *, threshold: int = 100, identity_checked: bool = Tru
         epoch_keys=EPOCHS,
         move_epochs=sent.move_epochs,
         secrets=(),
-        identity_checked=identity_checked,
     )
 
 
@@ -140,19 +138,3 @@ async def test_back_from_an_outage_an_unreadable_outbox_moves_every_epoch() -> N
     sent = Sent()
     calls = await outage_then_probe(make_guard(sent, threshold=1), sent, outbox_readable=False)
     assert calls == ["outbox applied", ALL_EPOCHS, "call"]
-
-
-async def test_back_from_an_outage_without_identity_checks_every_epoch_moves() -> None:
-    sent = Sent()
-    guard = make_guard(sent, threshold=1, identity_checked=False)
-    calls = await outage_then_probe(guard, sent, outbox_readable=True)
-    assert calls == ["outbox applied", ALL_EPOCHS, "call"]
-
-
-def test_the_outbox_payload_is_the_plan() -> None:
-    plan = InvalidationPlan(
-        markers=[Marker("tales:hero:1", 3, 3600), Marker("tales:story:2", 9007199254740991, 60)],
-        counters={"tales:gen:hero:all", "tales:gen:hero:lang:en"},
-        entities={"hero", "story"},
-    )
-    assert decode(encode(plan)) == plan
