@@ -33,6 +33,10 @@ IDENTITY = (
 )
 CLUSTER = "tests/cluster/test_cluster_cache.py"
 CLUSTER_OPERATOR = "tests/cluster/test_cluster_operator.py"
+CLUSTER_IDENTITY = (
+    "tests/cluster/test_cluster_identity.py"
+    "::test_a_primary_restarted_from_an_older_snapshot_is_recognized_by_both_instances"
+)
 CONTRACT = "tests/contract/test_http_contract.py"
 OUTBOX = "tests/resilience/test_outbox.py"
 
@@ -296,6 +300,7 @@ IDENTITY_MUTANTS = (
         (
             IDENTITY,
             f"{OUTAGE}::test_redis_restarted_from_an_older_snapshot_is_not_served_after_the_outage",
+            CLUSTER_IDENTITY,
             "tests/sentinel/test_failover.py"
             "::test_a_promoted_replica_that_missed_a_write_is_recognized_before_it_is_read",
         ),
@@ -305,7 +310,7 @@ IDENTITY_MUTANTS = (
         "app/cache/identity.py",
         "  redis.call('SET', KEYS[i], ARGV[i + 1])\n",
         "",
-        (IDENTITY,),
+        (IDENTITY, CLUSTER_IDENTITY),
     ),
 )
 

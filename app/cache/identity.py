@@ -43,9 +43,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
-
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import AskError, ConnectionError
@@ -121,11 +120,12 @@ class DatasetIdentity:
         await connection.send_command("INFO", "server")
         run_id = run_id_of(await connection.read_response())
         token = secrets.token_hex(TOKEN_BYTES)
-        commands = []
+        commands: list[list[str | int]] = []
         for key, epochs in self.groups.items():
             fresh = [format.fresh_counter() for _ in epochs]
-            args = (IDENTIFY, 1 + len(epochs), key, *epochs, run_id, token, *fresh)
-            commands.append(("EVAL", *args))
+            commands.append(
+                ["EVAL", IDENTIFY, 1 + len(epochs), key, *epochs, run_id, token, *fresh]
+            )
         await connection.send_packed_command(connection.pack_commands(commands))
         identities: dict[str, str] = {}
         for key in self.groups:

@@ -29,13 +29,15 @@ USER_PASSWORD = "tales-api-cluster-password-for-tests"
 REPLICATION = {"replconf", "psync", "sync"}
 #: Allowed to every user (the hand-shake), or sent by the test itself.
 NOT_IN_THE_RULE = {"auth", "hello", "config|resetstat", "acl|log"}
-#: In the rule, but not used on a cluster: `select` (database 0 only), and the identity
-#: check's `info` and `eval` (not installed in cluster mode; the scripts use EVALSHA).
-NOT_USED_ON_A_CLUSTER = {"select", "info", "eval"}
+#: Its MOVED answers count as rejected calls (the identity check, `identity.py`).
+MOVED_BY_DESIGN = {"eval"}
+#: In the rule, but not used on a cluster: `select` (database 0 only).
+NOT_USED_ON_A_CLUSTER = {"select"}
 #: The admin flush runs one script per slot (48) through the 10 commands in flight the
-#: client allows; over fresh TLS connections on a busy machine a turn took longer than the
-#: 1 s pool wait of the other tests (seen: "no free Redis connection in time").
-POOL_WAIT = 5.0
+#: client allows, opening new TLS connections (each identity-checked) in a burst; on this
+#: busy machine a turn, or a TLS connect, took longer than the 1 s of the other tests
+#: (seen: "no free Redis connection in time", "Timeout connecting to server").
+SLOW_TLS_SETUP = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,8 @@ async def test_the_service_works_on_a_tls_cluster_as_an_acl_user_with_the_docume
     options = {
         "redis_mode": "cluster",
         "redis_tls_ca_file": tls_files.ca,
-        "redis_pool_timeout": POOL_WAIT,
+        "redis_pool_timeout": SLOW_TLS_SETUP,
+        "redis_connect_timeout": SLOW_TLS_SETUP,
     }
     async with (
         serve_instance(postgresql_database_url, url, **options) as one,
@@ -96,15 +99,20 @@ async def test_the_service_works_on_a_tls_cluster_as_an_acl_user_with_the_docume
                 refused[port] = log
     assert not refused, refused  # nothing refused to the user, on any node
     stats = commands_run(tls_cluster)
-    assert not [name for name, value in stats.items() if value["rejected"]], stats
+    # Redis counts a MOVED answer as a rejected call: the identity check's EVALs of other
+    # nodes' tags are answered MOVED by design (ACL LOG above shows no ACL refusal)
+    rejected = [name for name, value in stats.items() if value["rejected"]]
+    assert not set(rejected) - MOVED_BY_DESIGN, stats
     used = {name for name, value in stats.items() if value["calls"] > 0} - NOT_IN_THE_RULE
     assert used == allowed_commands(rule) - NOT_USED_ON_A_CLUSTER
     assert allowed_commands(rule) - allowed_commands(acl_rule(USER_PASSWORD)) <= used
 
-    # entries on every primary: the service really cached there, as the user
+    # entries on every primary: the service really cached there, as the user, and the
+    # identity check ran there (one identity per epoch tag, in that node's slots)
     for port in tls_cluster.primaries():
         with tls_cluster.client(port) as node:
             assert any(node.scan_iter(match="tales:*", count=1000)), port
+            assert any(node.scan_iter(match="tales:identity:*", count=1000)), port
 
     primary = next(iter(tls_cluster.primaries()))
     user = redis.Redis(

@@ -2,7 +2,8 @@
 loopback ports (three primaries, one replica each), joined by ``redis-cli --cluster create``.
 
 Each node has its own directory under one temp dir; ``kill(port)`` SIGKILLs that node's
-process (by pid) so its replica gets promoted (``cluster-node-timeout`` is short), and
+process (by pid) so its replica gets promoted (``cluster-node-timeout`` is short unless
+``node_timeout_ms`` says otherwise), ``restart(port)`` starts it again from its directory, and
 ``close()`` stops every process this object started, by pid, and deletes the temp dir.
 The machine's own Redis on 6379 is never touched.
 
@@ -63,9 +64,16 @@ def _release(procs: dict[int, subprocess.Popen[bytes]], root: Path) -> None:
 class RedisClusterServers(Started):
     """Start with ``start()`` (or ``with``); see the module docstring."""
 
-    def __init__(self, *, tls: TlsFiles | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tls: TlsFiles | None = None,
+        password: str | None = None,
+        node_timeout_ms: int = NODE_TIMEOUT_MS,
+    ) -> None:
         self.tls = tls
         self.password = password
+        self.node_timeout_ms = node_timeout_ms
         self.root = Path(tempfile.mkdtemp(prefix="tales-cluster-"))
         self.ports = [_data_port() for _ in range(NODES)]
         self.bus_ports = {port: free_port() for port in self.ports}
@@ -117,7 +125,7 @@ class RedisClusterServers(Started):
 
     def _spawn(self, port: int) -> None:
         directory = self.root / str(port)
-        directory.mkdir()
+        directory.mkdir(exist_ok=True)  # a restart keeps nodes.conf and dump.rdb
         if self.tls is None:
             listen = ["--port", str(port)]
         else:
@@ -143,7 +151,7 @@ class RedisClusterServers(Started):
             "--cluster-config-file",
             str(directory / "nodes.conf"),
             "--cluster-node-timeout",
-            str(NODE_TIMEOUT_MS),
+            str(self.node_timeout_ms),
             "--cluster-require-full-coverage",
             "no",
             "--repl-diskless-sync-delay",  # replicas in sync at once: a replica that never
@@ -233,6 +241,13 @@ class RedisClusterServers(Started):
         proc = self.procs[port]
         proc.kill()
         proc.wait()
+
+    def restart(self, port: int) -> None:
+        """Start the killed node on `port` again in its directory: its nodes.conf keeps its
+        node id and slots (unless its replica was promoted meanwhile: `node_timeout_ms`),
+        and it loads the dump.rdb a SAVE left (nodes do not save on their own here)."""
+        self._spawn(port)
+        self._wait_ping(port)
 
     def close(self) -> None:
         self._finalizer()

@@ -138,3 +138,12 @@ async def test_back_from_an_outage_an_unreadable_outbox_moves_every_epoch() -> N
     sent = Sent()
     calls = await outage_then_probe(make_guard(sent, threshold=1), sent, outbox_readable=False)
     assert calls == ["outbox applied", ALL_EPOCHS, "call"]
+
+
+def test_the_outbox_payload_is_the_plan() -> None:
+    plan = InvalidationPlan(
+        markers=[Marker("tales:hero:1", 3, 3600), Marker("tales:story:2", 9007199254740991, 60)],
+        counters={"tales:gen:hero:all", "tales:gen:hero:lang:en"},
+        entities={"hero", "story"},
+    )
+    assert decode(encode(plan)) == plan
