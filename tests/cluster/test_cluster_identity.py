@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from redis.crc import key_slot
+
 from app.cache import format
 from tests.api.helpers import url
 from tests.cache.conftest import Api, entity_keys, entry_key
@@ -29,12 +31,14 @@ HITS_WITHIN = 10.0
 
 
 def holder(servers: RedisClusterServers, key: str) -> int:
-    """The primary whose dataset holds `key`."""
-    for port in servers.primaries():
-        with servers.client(port) as node:
-            if node.exists(key):
-                return port
-    raise AssertionError(f"no primary holds {key}")
+    """The primary that serves `key`'s slot (and holds it)."""
+    slot = key_slot(key.encode())
+    for port, ranges in servers.primaries().items():
+        if any(start <= slot <= end for start, end in ranges):
+            with servers.client(port) as node:
+                assert node.exists(key), f"{key} is not cached on its primary {port}"
+            return port
+    raise AssertionError(f"no primary serves slot {slot}")
 
 
 def cached_version(servers: RedisClusterServers, port: int, key: str) -> int | None:
