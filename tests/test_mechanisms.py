@@ -340,6 +340,13 @@ OUTBOX_MUTANTS = (
         ),
     ),
     Mutant(
+        "a process applies only the outbox rows of its own cache (its CACHE_KEY_PREFIX)",
+        "app/cache/outbox.py",
+        "                .where(OutboxRow.key_prefix == self.cache.prefix)\n",
+        "",
+        (f"{OUTBOX}::test_a_process_applies_only_the_outbox_rows_of_its_own_cache",),
+    ),
+    Mutant(
         "an ambiguous commit invalidates anyway",
         "app/core/database.py",
         "                await self._run_after_commit(ambiguous=True)\n",

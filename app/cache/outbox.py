@@ -14,6 +14,11 @@ process is alive and reaches Redis (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so eac
 taken by one process at a time; SQLite serves one process). Sending an invalidation twice is
 harmless: markers never go back to an older version, counters only move.
 
+Rows carry the writer's `CACHE_KEY_PREFIX`: a process applies only the rows of its own cache
+(the keys in a row are under its writer's prefix). Two deployments with different prefixes on
+one database each keep their own rows; neither invalidates the other's cache (one database,
+one cache: see README).
+
 Bound: `CACHE_REPAIR_BOUND_MS` (B). Rows are repaired once older than B/2, by a poll every
 B/5, so a row is applied at most 0.7 B after its write (plus the round trips of the repair,
 which has the remaining 0.3 B); near caches of other processes hear the repair through the
@@ -37,7 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import JSON, String, Uuid, delete, select
+from sqlalchemy import JSON, Index, String, Uuid, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -64,12 +69,15 @@ class OutboxRow(Base):
 
     __tablename__ = "cache_outbox"
 
+    __table_args__ = (Index("ix_cache_outbox_key_prefix_created_at", "key_prefix", "created_at"),)
+
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    #: CACHE_KEY_PREFIX of the writer: its keys live under it, and only a process of the
+    #: same cache (same prefix) applies the row
+    key_prefix: Mapped[str] = mapped_column(String(64), nullable=False)
     entity: Mapped[str] = mapped_column(String(64), nullable=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, nullable=False, default=utcnow, index=True
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
 def encode(plan: InvalidationPlan) -> dict[str, Any]:
@@ -119,7 +127,13 @@ class Outbox:
     # -- the write path --------------------------------------------------------------------
     def record(self, session: AsyncSession, entity: str, plan: InvalidationPlan) -> uuid.UUID:
         """Add the write's row to its session: it is inserted by the write's own COMMIT."""
-        row = OutboxRow(id=uuid.uuid4(), entity=entity, payload=encode(plan), created_at=utcnow())
+        row = OutboxRow(
+            id=uuid.uuid4(),
+            key_prefix=self.cache.prefix,
+            entity=entity,
+            payload=encode(plan),
+            created_at=utcnow(),
+        )
         if self.recording:
             session.add(row)
         return row.id
@@ -219,6 +233,7 @@ class Outbox:
         async with self._session() as session, session.begin():
             stmt = (
                 select(OutboxRow)
+                .where(OutboxRow.key_prefix == self.cache.prefix)
                 .where(OutboxRow.created_at <= utcnow() - age)
                 .order_by(OutboxRow.created_at)
                 .limit(REPAIR_BATCH)

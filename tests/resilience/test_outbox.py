@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import event, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
-from app.cache.outbox import Outbox, OutboxRow
+from app.cache.invalidation import InvalidationPlan
+from app.cache.outbox import Outbox, OutboxRow, encode
+from app.cache.service import Marker
 from app.core.settings import Settings
 from tests.api import payloads
+from tests.cache.conftest import entry_key
 from tests.resilience.conftest import HEROES, LONG_COOLDOWN, RELAXED, Instance, Serve
 from tests.resilience.test_no_stale_after_outage import cached_version
 from tests.support.fault_proxy import FaultProxy
@@ -306,3 +311,56 @@ async def test_an_invalidation_that_timed_out_but_ran_moves_no_epoch(
             assert redis.get("tales:epoch:hero") == epoch  # no epoch moved
             assert await api.get_hero(written["id"]) == patched
             assert api.app.state.services.cache.guard.owed == 0  # sent again, before reading
+
+
+# -- one database, two caches ------------------------------------------------------------------
+
+
+async def test_a_process_applies_only_the_outbox_rows_of_its_own_cache(
+    own_redis: RedisServer, serve: Serve
+) -> None:
+    """Two deployments with different CACHE_KEY_PREFIXes on one database: each repairer takes
+    only its own cache's rows. A row of the other cache stays (its keys are not this Redis's
+    to write, and its own processes must still apply it), and it does not stop the repair of
+    this cache's rows behind it."""
+    async with serve(own_redis.url, **RELAXED) as ours:
+        hero = await ours.create_hero(payloads.hero())
+        theirs_key = entry_key("hero", hero["id"], prefix="other:")
+        ours_key = entry_key("hero", hero["id"])
+        long_ago = datetime.now(UTC) - timedelta(minutes=1)
+        rows = {
+            # the other cache's row first: oldest, so a repairer that takes it meets it first
+            "theirs": OutboxRow(
+                id=uuid.uuid4(),
+                key_prefix="other:",
+                entity="hero",
+                payload=encode(InvalidationPlan(markers=[Marker(theirs_key, 7, 60)])),
+                created_at=long_ago,
+            ),
+            "ours": OutboxRow(
+                id=uuid.uuid4(),
+                key_prefix="tales:",
+                entity="hero",
+                payload=encode(InvalidationPlan(markers=[Marker(ours_key, 7, 60)])),
+                created_at=long_ago + timedelta(seconds=1),
+            ),
+        }
+        ids = {name: row.id for name, row in rows.items()}
+        engine = ours.app.state.services.engine
+        async with AsyncSession(engine) as session, session.begin():
+            session.add_all(rows.values())
+
+        async def left() -> set[uuid.UUID]:
+            async with engine.connect() as connection:
+                return set((await connection.scalars(select(OutboxRow.id))).all())
+
+        async def ours_applied() -> bool:
+            return ids["ours"] not in await left()
+
+        await until(ours_applied)
+        # a few more repair passes: the other cache's row is still not taken
+        await asyncio.sleep(3 * outbox_of(ours).interval)
+        assert await left() == {ids["theirs"]}
+    client = own_redis.client(socket_timeout=1.0)
+    assert client.exists(ours_key) == 1
+    assert client.exists(theirs_key) == 0
