@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 
-from app.api.access import protect
+from app.api.access import access_control
 from app.api.admin import admin_router
 from app.api.contract import operation_id, publish_openapi
 from app.api.dashboard import router as dashboard_router
@@ -148,8 +148,8 @@ def create_app(
     publish_openapi(app)
     # The near cache's lean path goes in front of the whole stack (FastAPI's own error,
     # telemetry and body-limit middlewares included): a near hit runs none of it. The
-    # access check goes in front of that: no answer, cached or not, before it.
-    app.middleware_stack = protect(NearFront(app.build_middleware_stack(), near), settings)
+    # access check runs first in that layer: no answer, cached or not, before it.
+    app.middleware_stack = NearFront(app.build_middleware_stack(), near, access_control(settings))
     if settings.auth_enabled:
         document_security(app, settings.auth_protect_operator_routes)
     return app

@@ -427,9 +427,9 @@ AUTH = "tests/auth"
 AUTH_MUTANTS = (
     Mutant(
         "the access check runs before any cached answer, the near cache's included",
-        "app/main.py",
-        "protect(NearFront(app.build_middleware_stack(), near), settings)",
-        "NearFront(protect(app.build_middleware_stack(), settings), near)",
+        "app/api/near_front.py",
+        "refusal = access.check(scope)  # before any cached answer",
+        "refusal = None",
         (f"{AUTH}/test_cached_answers.py::test_an_answer_cached_near_is_refused_without_a_token",),
     ),
     Mutant(

@@ -1,5 +1,11 @@
-"""The lean hit path: GETs of entities and lists answered from the near cache, in front of
-FastAPI, with the exact bytes the full path sent.
+"""The outermost ASGI layer: the access check, then the lean hit path: GETs of entities and
+lists answered from the near cache, in front of FastAPI, with the exact bytes the full path
+sent.
+
+With auth enabled, every HTTP request is checked first (`AccessControl.check`), before any
+cache lookup: a refused request gets its 401/403 here and nothing else runs. The check is a
+plain call in this layer, not a layer of its own: an authenticated near hit pays for the
+check, not for one more ASGI frame.
 
 On a near hit nothing else runs: no routing, no dependency, no per-request object beyond
 the ASGI messages; the status, headers and body are those the full path sent for the same
@@ -23,6 +29,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.access import AccessControl
 from app.api.metrics import http_request_seconds, http_requests_total
 from app.cache.latency import LOOKUPS, Lookups
 from app.cache.near.bus import InvalidationBus
@@ -46,19 +53,24 @@ class NearSlot:
 
 
 class NearFront:
-    def __init__(self, app: ASGIApp, slot: NearSlot) -> None:
+    def __init__(self, app: ASGIApp, slot: NearSlot, access: AccessControl | None = None) -> None:
         self.app = app
         self.slot = slot
+        self.access = access  # None: AUTH_ENABLED is false
         self._metrics: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        access = self.access
+        if access is not None:
+            refusal = access.check(scope)  # before any cached answer
+            if refusal is not None:
+                await refusal.send(send)
+                return
         stats = self.slot.stats
-        if (
-            stats is None
-            or scope["type"] != "http"
-            or scope["method"] != "GET"
-            or not scope["path"].startswith(API_PREFIX)
-        ):
+        if stats is None or scope["method"] != "GET" or not scope["path"].startswith(API_PREFIX):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -63,10 +63,6 @@ class TokenError(Exception):
         self.description = description
 
 
-class MissingToken(TokenError):
-    """No bearer credentials at all (RFC 6750 3.1: the answer carries no error code)."""
-
-
 class UnknownKey(InvalidSignatureError):
     """The token's `kid` names no key of the JWKS (or names none, and the set has several)."""
 

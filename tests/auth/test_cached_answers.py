@@ -74,7 +74,7 @@ async def test_a_remembered_token_is_refused_once_it_expired(auth_instance: Auth
         url = await create_hero(client)
         expires = int(time.time()) + 2  # AUTH_LEEWAY_S is 0 here
         short = bearer(token(READ, exp=expires))
-        verifier = app.middleware_stack.verifier
+        verifier = app.middleware_stack.access.verifier  # NearFront runs the check
         assert (await client.get(url, headers=short)).status_code == 200
         checked = verifier.verified
         assert (await client.get(url, headers=short)).status_code == 200
