@@ -20,8 +20,9 @@ they were published (`near/bus.py` relies on it), as with a standalone Redis.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -79,17 +80,24 @@ class BoundedRedisCluster(RedisCluster):
                 node.connection_kwargs["redis_connect_func"] = on_connect
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self._turn():
+            try:
+                return await super().execute_command(*args, **kwargs)
+            except RedisClusterException as exc:
+                raise RedisConnectionError(f"cluster unavailable: {exc}") from exc
+            except AttributeError as exc:  # redis-py: a connection closed under a command
+                raise RedisConnectionError(f"connection closed during the command: {exc}") from exc
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """One turn of the connection bound, waited for at most `wait` seconds."""
         try:
             async with asyncio.timeout(self._wait):
                 await self._turns.acquire()
         except TimeoutError as exc:
             raise RedisConnectionError("no free Redis connection in time") from exc
         try:
-            return await super().execute_command(*args, **kwargs)
-        except RedisClusterException as exc:
-            raise RedisConnectionError(f"cluster unavailable: {exc}") from exc
-        except AttributeError as exc:  # redis-py: a connection closed under a command in flight
-            raise RedisConnectionError(f"connection closed during the command: {exc}") from exc
+            yield
         finally:
             self._turns.release()
 
@@ -100,27 +108,23 @@ class BoundedRedisCluster(RedisCluster):
         does not know the script (e.g. a replica promoted since it was loaded) runs it from
         its source, in one more round trip. Answers in the order of `calls`; a failed call's
         answer is its exception."""
-        try:
-            async with asyncio.timeout(self._wait):
-                await self._turns.acquire()
-        except TimeoutError as exc:
-            raise RedisConnectionError("no free Redis connection in time") from exc
-        try:
-            answers = await self._pipelined("EVALSHA", script.sha, calls)
-            missing = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
-            if missing:
-                again = await self._pipelined("EVAL", script.script, [calls[i] for i in missing])
-                for i, answer in zip(missing, again, strict=True):
-                    answers[i] = answer
-            return answers
-        except (RedisClusterException, AttributeError) as exc:  # as in `execute_command`
-            self._initialize = True  # the slot map is read again before the next command
-            raise RedisConnectionError(f"cluster pipeline failed: {exc}") from exc
-        except BaseException:
-            self._initialize = True  # a node that failed may have lost its slots
-            raise
-        finally:
-            self._turns.release()
+        async with self._turn():
+            try:
+                answers = await self._pipelined("EVALSHA", script.sha, calls)
+                missing = [i for i, a in enumerate(answers) if isinstance(a, NoScriptError)]
+                if missing:
+                    again = await self._pipelined(
+                        "EVAL", script.script, [calls[i] for i in missing]
+                    )
+                    for i, answer in zip(missing, again, strict=True):
+                        answers[i] = answer
+                return answers
+            except (RedisClusterException, AttributeError) as exc:  # as in `execute_command`
+                self._initialize = True  # the slot map is read again before the next command
+                raise RedisConnectionError(f"cluster pipeline failed: {exc}") from exc
+            except BaseException:
+                self._initialize = True  # a node that failed may have lost its slots
+                raise
 
     async def _pipelined(self, command: str, script: Any, calls: Sequence[ScriptCall]) -> list[Any]:
         pipe = self.pipeline(transaction=False)
