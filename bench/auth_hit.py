@@ -1,16 +1,27 @@
-"""What the bearer-token check costs a near-cache hit: two servers started for this row, the
-same command line and settings but AUTH_ENABLED (with a token that grants `tales.read`, the
-same for every request: its check is remembered after the first), on the same Redis entries
-(their own key prefix), over the same random hero ids. A third row sends the same token to
-the server without the check, which ignores it: what carrying the header costs the HTTP
-server, apart from the check. The rows are interleaved (`ORDER`), each figure is the mean of
-its 4 runs, and the ratios are authenticated / unauthenticated.
+"""What the bearer-token check costs a near-cache hit.
+
+Three servers per round, the same command line and settings but for AUTH_ENABLED: `auth_on`
+(the check, with a token that grants `tales.read`, the same for every request: its check is
+remembered after the first), `auth_off`, and `twin`, a second AUTH_ENABLED=false server
+started alike. All read the same Redis entries (their own key prefix) over the same random
+hero ids. Four rows a round: `auth_off`; `header_only`, the same server sent the token,
+which it ignores (what carrying the header costs the HTTP server, apart from the check);
+`auth_on`; and `twin`, sent the token too: an A/A control, two processes of the same code
+and settings and requests.
+
+Why rounds, each with its own fresh servers (started in a rotating order, stopped after
+the round) and short interleaved runs: two processes of the same code differ in CPU per
+request by several per cent (memory layout, where the scheduler puts them), and the
+machine drifts over a minute. With one process per configuration for the whole row, the
+process drawn would decide the ratio; over `ROUNDS` rounds that averages out, and the twin
+row shows how far two identical processes still differ (the bench's resolution).
 
 Two ratios: req/s, and the server's own CPU time per request (utime + stime of the uvicorn
 process over the run, from /proc). On a shared machine the second is the steadier one: the
 load of other processes changes how many requests a run gets, much less what each costs.
-The issue's target: the authenticated hit within 10 % of the unauthenticated one; the
-verdict uses the CPU per request (both ratios are printed)."""
+Each figure is the mean over the rounds; the per-round ratios are printed. The issue's
+target: the authenticated hit within 10 % of the unauthenticated one; the verdict uses the
+mean CPU per request (both ratios are printed), next to the A/A control's."""
 
 from __future__ import annotations
 
@@ -35,29 +46,25 @@ ISSUER, AUDIENCE = "bench", "tales-api"
 TOKEN_TTL_S = 3600
 #: authenticated CPU per request at most this multiple of unauthenticated (within 10 %)
 TARGET = 1.10
-#: the servers' rows; `header_only` is the AUTH_ENABLED=false server sent the same bearer
-#: header, which it ignores: what carrying the token costs the HTTP server, without the check
-ORDER = [
-    ("auth_off", "a"),
-    ("header_only", "a"),
-    ("auth_on", "a"),
-    ("auth_on", "b"),
-    ("header_only", "b"),
-    ("auth_off", "b"),
-    ("header_only", "c"),
-    ("auth_on", "c"),
-    ("auth_off", "c"),
-    ("auth_off", "d"),
-    ("auth_on", "d"),
-    ("header_only", "d"),
-]
+#: rounds of fresh servers; the order of a round's rows rotates
+ROUNDS = 6
+ROWS = ("auth_off", "header_only", "auth_on", "twin")
+SERVER_KEYS = ("auth_off", "auth_on", "twin")
+#: seconds per run here: more, shorter runs interleave finer than the bench's default
+RUN_SECONDS = 3
 US_PER_S = 1e6
 LABELS = {
     "auth_off": "near hit, AUTH_ENABLED=false",
     "header_only": "near hit, AUTH_ENABLED=false, token sent (ignored)",
     "auth_on": "near hit, AUTH_ENABLED=true + bearer token",
+    "twin": "A/A control: a twin AUTH_ENABLED=false server, token sent (ignored)",
 }
-SERVER_OF = {"auth_off": "auth_off", "header_only": "auth_off", "auth_on": "auth_on"}
+SERVER_OF = {key: key for key in SERVER_KEYS} | {"header_only": "auth_off"}
+
+
+def rotated(items: tuple[str, ...], by: int) -> tuple[str, ...]:
+    by %= len(items)
+    return items[by:] + items[:by]
 
 
 def _start(ctx: Context, key: str, secret: str) -> Server:
@@ -108,6 +115,26 @@ def _mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _measure(
+    ctx: Context, server: Server, key: str, run: str, paths: list[str], headers: dict[str, str]
+) -> dict[str, Any]:
+    """One wrk run of `key` against `server`, with the server's CPU per request."""
+    before = client.cache_stats(server.url)
+    cpu_before = process_cpu_seconds(server.proc.pid)
+    result = ctx.loader.run(f"{key}-{run}", server.url, paths, headers=headers)
+    cpu_after = process_cpu_seconds(server.proc.pid)
+    d = client.delta(before, client.cache_stats(server.url), "hero")
+    lookups = d["hits"] + d["misses"]
+    share = round(d["near_hits"] / lookups, 4) if lookups else 0.0
+    cpu_us = None
+    if cpu_before is not None and cpu_after is not None and result.requests:
+        cpu_us = round((cpu_after - cpu_before) * US_PER_S / result.requests, 2)
+    print(f"    server CPU per request: {fmt(cpu_us)} µs", flush=True)
+    return ctx.record(
+        f"{key}_near_ids_{run}", result, near_hit_share=share, cpu_us_per_request=cpu_us
+    )
+
+
 def authenticated_hit(ctx: Context) -> None:
     print("\n== authenticated near hit vs unauthenticated (same ids, same Redis entries)")
     ids = list(ctx.ids["hero"])
@@ -123,54 +150,78 @@ def authenticated_hit(ctx: Context) -> None:
         ttl_s=TOKEN_TTL_S,
     )
     bearer = {"Authorization": f"Bearer {token}"}
-    headers = {"auth_off": {}, "header_only": bearer, "auth_on": bearer}
-    servers: dict[str, Server] = {}
+    headers = {"auth_off": {}, "header_only": bearer, "auth_on": bearer, "twin": bearer}
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in LABELS}
+    rounds: list[dict[str, float | None]] = []
+    default_duration = ctx.loader.duration
+    ctx.loader.duration = RUN_SECONDS
     try:
-        for key in ("auth_off", "auth_on"):
-            servers[key] = _start(ctx, key, secret)
-        for key, server in servers.items():
-            _warm(server, paths, headers[key])
-        for key, run in ORDER:
-            print(f"  {LABELS[key]} (run {run}):", flush=True)
-            server = servers[SERVER_OF[key]]
-            before = client.cache_stats(server.url)
-            cpu_before = process_cpu_seconds(server.proc.pid)
-            result = ctx.loader.run(f"{key}-{run}", server.url, paths, headers=headers[key])
-            cpu_after = process_cpu_seconds(server.proc.pid)
-            d = client.delta(before, client.cache_stats(server.url), "hero")
-            lookups = d["hits"] + d["misses"]
-            share = round(d["near_hits"] / lookups, 4) if lookups else 0.0
-            cpu_us = None
-            if cpu_before is not None and cpu_after is not None and result.requests:
-                cpu_us = round((cpu_after - cpu_before) * US_PER_S / result.requests, 2)
-            print(f"    server CPU per request: {fmt(cpu_us)} µs", flush=True)
-            runs[key].append(
-                ctx.record(
-                    f"{key}_near_ids_{run}", result, near_hit_share=share, cpu_us_per_request=cpu_us
-                )
+        for number in range(ROUNDS):
+            run = chr(ord("a") + number)
+            cpu_of = _round(ctx, number, run, secret, paths, headers, runs)
+            rounds.append(
+                {
+                    "on_off": ratio(cpu_of.get("auth_on"), cpu_of.get("auth_off"), 3),
+                    "twin_header_only": ratio(cpu_of.get("twin"), cpu_of.get("header_only"), 3),
+                }
+            )
+            print(
+                f"    round {run}: CPU per request on / off {times(rounds[-1]['on_off'])}, "
+                f"A/A twin / same server {times(rounds[-1]['twin_header_only'])}",
+                flush=True,
             )
     finally:
-        for server in servers.values():
-            ctx.procs.stop(server.proc)
+        ctx.loader.duration = default_duration
     load = ctx.results["load"]
     for key, entries in runs.items():
         load[f"{key}_near_ids"] = _mean(entries)
     on, off = load["auth_on_near_ids"], load["auth_off_near_ids"]
-    carried = load["header_only_near_ids"]
+    carried, twin = load["header_only_near_ids"], load["twin_near_ids"]
     cpu_ratio = ratio(on["cpu_us_per_request"], off["cpu_us_per_request"], 3)
     ctx.results["auth_hit"] = {
         "ids": len(paths),
+        "rounds": ROUNDS,
+        "run_seconds": RUN_SECONDS,
         "cpu_per_request_ratio": cpu_ratio,
         # of which: carrying the header (server ignores it), then the check itself
         "cpu_header_only_ratio": ratio(carried["cpu_us_per_request"], off["cpu_us_per_request"], 3),
         "cpu_check_ratio": ratio(on["cpu_us_per_request"], carried["cpu_us_per_request"], 3),
+        # A/A: two processes alike, the same requests: the resolution of this comparison
+        "cpu_twin_ratio": ratio(twin["cpu_us_per_request"], carried["cpu_us_per_request"], 3),
         "rps_ratio": ratio(on["rps"], off["rps"], 3),
         "p50_ratio": ratio(on["p50_ms"], off["p50_ms"], 3),
         "p99_ratio": ratio(on["p99_ms"], off["p99_ms"], 3),
+        "per_round": rounds,
         "target": TARGET,
         "ok": cpu_ratio is not None and cpu_ratio <= TARGET,
     }
+
+
+def _round(
+    ctx: Context,
+    number: int,
+    run: str,
+    secret: str,
+    paths: list[str],
+    headers: dict[str, dict[str, str]],
+    runs: dict[str, list[dict[str, Any]]],
+) -> dict[str, float | None]:
+    """One round: fresh servers, every row once; the CPU per request of each row."""
+    servers: dict[str, Server] = {}
+    cpu_of: dict[str, float | None] = {}
+    try:
+        for key in rotated(SERVER_KEYS, number):
+            servers[key] = _start(ctx, key, secret)
+            _warm(servers[key], paths, headers[key])
+        for key in rotated(ROWS, number):
+            print(f"  {LABELS[key]} (run {run}):", flush=True)
+            record = _measure(ctx, servers[SERVER_OF[key]], key, run, paths, headers[key])
+            runs[key].append(record)
+            cpu_of[key] = record.get("cpu_us_per_request")
+    finally:
+        for server in servers.values():
+            ctx.procs.stop(server.proc)
+    return cpu_of
 
 
 def render_auth_hit(results: dict[str, Any]) -> list[str]:
@@ -194,7 +245,8 @@ def render_auth_hit(results: dict[str, Any]) -> list[str]:
             ]
         )
     headers = [
-        f"GET by id (mean of {len(ORDER) // len(LABELS)} runs each)",
+        f"GET by id (mean of {report.get('rounds', '-')} runs of "
+        f"{report.get('run_seconds', '-')} s each, one per round)",
         "req/s",
         "server CPU µs/req",
         "p50 ms",
@@ -210,6 +262,12 @@ def render_auth_hit(results: dict[str, Any]) -> list[str]:
         f"{times(report['cpu_per_request_ratio'])} (target ≤ ×{TARGET:.2f}: {verdict}); req/s "
         f"{times(report['rps_ratio'])}, p50 {times(report['p50_ratio'])}, p99 "
         f"{times(report['p99_ratio'])}",
+        "  per round (fresh servers), authenticated / unauthenticated: "
+        + ", ".join(times(r["on_off"]) for r in report.get("per_round", [])),
+        f"  A/A control, a twin server / the same requests to the unauthenticated one: "
+        f"{times(report.get('cpu_twin_ratio'))} (per round: "
+        + ", ".join(times(r["twin_header_only"]) for r in report.get("per_round", []))
+        + "): how far two identical processes differ here",
         f"  CPU per request: token carried but ignored / none "
         f"{times(report.get('cpu_header_only_ratio'))}, checked / carried but ignored "
         f"{times(report.get('cpu_check_ratio'))}",
