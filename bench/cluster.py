@@ -14,6 +14,7 @@ the promoted replica, the errors seen).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from typing import Any
@@ -131,7 +132,9 @@ def _failover(ctx: Context, servers: RedisClusterServers, server: Server) -> dic
         primaries = servers.primaries()
         return victim not in primaries and len(primaries) == half
 
-    result = failover.measure(server, lambda: servers.kill(victim), promoted, heroes, probe_ids)
+    result = asyncio.run(
+        failover.measure(server, lambda: servers.kill(victim), promoted, heroes, probe_ids)
+    )
     result["victim"] = victim
     result["victim_entries"] = f"{len(by_primary[victim])} of {sum(map(len, by_primary.values()))}"
     failover.report(

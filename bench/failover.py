@@ -83,13 +83,14 @@ def _story(stats: dict[str, Any]) -> dict[str, int]:
     return {"sets": int(counters["sets"]), "hits": int(counters["hits"])}
 
 
-async def _measure(
+async def measure(
     server: Server,
     kill: Callable[[], None],
     promoted: Callable[[], bool],
     heroes: list[str],
     probe_ids: list[str],
 ) -> dict[str, Any]:
+    """The failover as the clients of `server` saw it (see the module docstring)."""
     seen = Requests()
     running = True
     async with httpx.AsyncClient(base_url=server.url, timeout=30.0) as http:
@@ -150,17 +151,6 @@ async def _measure(
     }
 
 
-def measure(
-    server: Server,
-    kill: Callable[[], None],
-    promoted: Callable[[], bool],
-    heroes: list[str],
-    probe_ids: list[str],
-) -> dict[str, Any]:
-    """The failover as the clients of `server` saw it (see the module docstring)."""
-    return asyncio.run(_measure(server, kill, promoted, heroes, probe_ids))
-
-
 def report(what: str, result: dict[str, Any]) -> None:
     print(
         f"  failover ({what}): promoted after {result['promoted_s']:.2f} s; requests "
@@ -202,12 +192,14 @@ def sentinel_rows(ctx: Context) -> None:
         )
         heroes = ctx.ids["hero"][:READ_IDS]
         client.fire(server.url, [f"{PATHS['hero']}/{i}" for i in heroes] * 2)
-        result = measure(
-            server,
-            group.kill_primary,
-            lambda: group.master_port() == group.replica.port,
-            heroes,
-            cold_ids(ctx),
+        result = asyncio.run(
+            measure(
+                server,
+                group.kill_primary,
+                lambda: group.master_port() == group.replica.port,
+                heroes,
+                cold_ids(ctx),
+            )
         )
         report(f"sentinel, primary :{group.primary.port} SIGKILLed", result)
         ctx.procs.stop(server.proc)  # before its Redis goes

@@ -134,6 +134,11 @@ function renderEntity(samples, entity) {
   const charts = el("div", { class: "charts" });
   const stat = (name) => samples.map((s) => s.entities[entity][name]);
   const latency = (name) => samples.map((s) => (s.latency && s.latency[entity] ? s.latency[entity][name] : null));
+  // the p50 and p99 series of one kind of request ("hit", "miss", "load") per interval
+  const percentiles = (kind) => [
+    { label: "p50", values: latency(`${kind}_p50_ms`) },
+    { label: "p99", values: latency(`${kind}_p99_ms`) },
+  ];
   const sinceStart = (name) => samples.map((s) => {
     const since = s.latency_since_start ? s.latency_since_start[entity] : null;
     return since ? since[name] : null;
@@ -148,24 +153,15 @@ function renderEntity(samples, entity) {
     chart(`${entity}.request_rate`, "lookups per second", [
       { label: "lookups/s", values: rate(samples, (s) => s.entities[entity].hits + s.entities[entity].misses) },
     ], "/s"),
-    chart(`${entity}.hit_latency`, "hit latency per interval", [
-      { label: "p50", values: latency("hit_p50_ms") },
-      { label: "p99", values: latency("hit_p99_ms") },
-    ], "ms"),
-    chart(`${entity}.miss_latency`, "miss latency per interval", [
-      { label: "p50", values: latency("miss_p50_ms") },
-      { label: "p99", values: latency("miss_p99_ms") },
-    ], "ms"),
+    chart(`${entity}.hit_latency`, "hit latency per interval", percentiles("hit"), "ms"),
+    chart(`${entity}.miss_latency`, "miss latency per interval", percentiles("miss"), "ms"),
     chart(`${entity}.latency_since_start`, "latency since start (as /cache/stats)", [
       { label: "hit p50", values: sinceStart("hit_p50_ms") },
       { label: "hit p99", values: sinceStart("hit_p99_ms") },
       { label: "miss p50", values: sinceStart("miss_p50_ms") },
       { label: "miss p99", values: sinceStart("miss_p99_ms") },
     ], "ms"),
-    chart(`${entity}.load_latency`, "a miss's database load", [
-      { label: "p50", values: latency("load_p50_ms") },
-      { label: "p99", values: latency("load_p99_ms") },
-    ], "ms"),
+    chart(`${entity}.load_latency`, "a miss's database load", percentiles("load"), "ms"),
     chart(`${entity}.database_loads`, "database loads (total)", [{ label: "loads", values: stat("database_loads") }]),
     chart(`${entity}.invalidations`, "invalidations (total)", [{ label: "invalidations", values: stat("invalidations") }]),
     chart(`${entity}.stale`, "stale entries found by the verifier (total)", [

@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from tests.redis_access.conftest import ADMIN_PASSWORD
 from tests.redis_access.workload import (
     ACL_USER,
     acl_rule,
+    acl_user_client,
     allowed_commands,
+    assert_refused_outside_the_prefix,
     cluster_acl_rule,
     exercise,
     serve_instance,
@@ -115,27 +116,6 @@ async def test_the_service_works_on_a_tls_cluster_as_an_acl_user_with_the_docume
             assert any(node.scan_iter(match="tales:identity:*", count=1000)), port
 
     primary = next(iter(tls_cluster.primaries()))
-    user = redis.Redis(
-        host=HOST,
-        port=primary,
-        username=ACL_USER,
-        password=USER_PASSWORD,
-        socket_timeout=1.0,
-        ssl=True,
-        ssl_ca_certs=str(tls_files.ca),
-    )
-    try:
+    with acl_user_client(HOST, primary, USER_PASSWORD, tls_files) as user:
         assert user.ping()
-        for outside in (
-            lambda: user.get("other:key"),
-            lambda: user.set("other:key", "x"),
-            lambda: user.publish("other:channel", "x"),
-            lambda: user.execute_command("FLUSHALL"),
-            lambda: user.execute_command("CONFIG", "GET", "requirepass"),
-            lambda: user.execute_command("CLUSTER", "RESET"),
-            lambda: user.keys("*"),
-        ):
-            with pytest.raises(redis.exceptions.NoPermissionError):
-                outside()
-    finally:
-        user.close()
+        assert_refused_outside_the_prefix(user, ("CLUSTER", "RESET"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import redis
 
 from tests.api import payloads
@@ -15,7 +14,9 @@ from tests.redis_access.conftest import ADMIN_PASSWORD
 from tests.redis_access.workload import (
     ACL_USER,
     acl_rule,
+    acl_user_client,
     allowed_commands,
+    assert_refused_outside_the_prefix,
     exercise,
     serve_instance,
 )
@@ -62,29 +63,9 @@ async def test_the_service_works_over_tls_as_an_acl_user_with_exactly_the_docume
     used = {name for name, value in stats.items() if value["calls"] > 0} - NOT_IN_THE_RULE
     assert used == allowed_commands(rule) - CONDITIONAL
 
-    user = redis.Redis(
-        host=tls_redis.host,
-        port=tls_redis.port,
-        username=ACL_USER,
-        password=USER_PASSWORD,
-        socket_timeout=1.0,
-        ssl=True,
-        ssl_ca_certs=str(tls_files.ca),
-    )
-    try:
+    with acl_user_client(tls_redis.host, tls_redis.port, USER_PASSWORD, tls_files) as user:
         assert user.get("tales:identity") is not None  # its own keys: yes
-        for outside in (
-            lambda: user.get("other:key"),
-            lambda: user.set("other:key", "x"),
-            lambda: user.publish("other:channel", "x"),
-            lambda: user.execute_command("FLUSHALL"),
-            lambda: user.execute_command("CONFIG", "GET", "requirepass"),
-            lambda: user.keys("*"),
-        ):
-            with pytest.raises(redis.exceptions.NoPermissionError):
-                outside()
-    finally:
-        user.close()
+        assert_refused_outside_the_prefix(user)
     assert admin.get("other:key") is None
 
 

@@ -5,14 +5,19 @@ service makes: hits, fills, invalidations, the near-cache bus and the admin flus
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import pytest
+import redis
 
 from tests.api import payloads
 from tests.conftest import make_settings, serve_app
 from tests.resilience.conftest import Instance, eventually
+from tests.support.tls import TlsFiles
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "redis-access-admin-token"
@@ -20,6 +25,8 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 #: The user of README's "Redis permissions"
 ACL_USER = "tales-api"
 WITHIN = 10.0
+#: The ACL user's own connection in the tests (seconds): only refusals are awaited on it.
+USER_SOCKET_TIMEOUT = 1.0
 
 
 @asynccontextmanager
@@ -51,6 +58,42 @@ def cluster_acl_rule(password: str) -> list[str]:
 
 def allowed_commands(rule: list[str]) -> set[str]:
     return {word[1:] for word in rule if word.startswith("+")}
+
+
+@contextmanager
+def acl_user_client(host: str, port: int, password: str, tls: TlsFiles) -> Iterator[redis.Redis]:
+    """A TLS connection to one node as the ACL user (verifying the server with the test CA),
+    closed on the way out."""
+    user = redis.Redis(
+        host=host,
+        port=port,
+        username=ACL_USER,
+        password=password,
+        socket_timeout=USER_SOCKET_TIMEOUT,
+        ssl=True,
+        ssl_ca_certs=str(tls.ca),
+    )
+    try:
+        yield user
+    finally:
+        user.close()
+
+
+def assert_refused_outside_the_prefix(user: redis.Redis, *admin_commands: tuple[str, ...]) -> None:
+    """The ACL user is refused every key and channel outside the prefix and the server's
+    admin commands: FLUSHALL, CONFIG GET, and the mode's own `admin_commands`."""
+    attempts: list[Callable[[], object]] = [
+        lambda: user.get("other:key"),
+        lambda: user.set("other:key", "x"),
+        lambda: user.publish("other:channel", "x"),
+        lambda: user.execute_command("FLUSHALL"),
+        lambda: user.execute_command("CONFIG", "GET", "requirepass"),
+        *(partial(user.execute_command, *command) for command in admin_commands),
+        lambda: user.keys("*"),
+    ]
+    for outside in attempts:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            outside()
 
 
 async def near(instance: Instance) -> dict[str, Any]:

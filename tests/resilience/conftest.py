@@ -132,6 +132,19 @@ class Instance:
             lambda: self.list_heroes(**params), f"hero list {params or ''}"
         )
 
+    async def until_hits_again(self, hero: dict[str, Any], within: float) -> float:
+        """GET `hero` until the breaker is closed and the hero hits grew: the cache serves
+        again. Every answer on the way must be `hero` (never an older version). Returns the
+        seconds it took."""
+        hits = await self.hero_hits()
+
+        async def hitting_again() -> bool:
+            assert await self.get_hero(hero["id"]) == hero
+            stats = await self.cache_stats()
+            return stats["breaker"] == "closed" and stats["entities"]["hero"]["hits"] > hits
+
+        return await eventually(hitting_again, within)
+
     async def readiness(self) -> tuple[int, dict[str, Any]]:
         response = await self.http.get("/health/ready")
         return response.status_code, response.json()

@@ -24,7 +24,7 @@ import pytest
 from app.core.settings import MAX_REPAIR_BOUND_MS
 from tests.api import payloads
 from tests.cache.conftest import entry_key
-from tests.resilience.conftest import LONG_COOLDOWN, RECOVERY_WITHIN, Instance, Serve, eventually
+from tests.resilience.conftest import LONG_COOLDOWN, RECOVERY_WITHIN, Instance, Serve
 from tests.support.redis_server import RedisServer
 
 #: These tests isolate the Redis layer's repair of a lost invalidation (one failure, breaker
@@ -175,14 +175,7 @@ async def test_instance_that_saw_the_outage_applies_the_outbox_before_it_reads_a
         assert one.app.state.services.cache.guard.owed == 1
         assert await one.breaker() == "open"  # and instance 1 stays away
 
-        hits = await two.hero_hits()
-
-        async def two_hits_the_new_version() -> bool:
-            assert await two.get_hero(hero["id"]) == patched  # never the old one on the way
-            stats = await two.cache_stats()
-            return stats["breaker"] == "closed" and stats["entities"]["hero"]["hits"] > hits
-
-        await eventually(two_hits_the_new_version, within=RECOVERY_WITHIN)
+        await two.until_hits_again(patched, within=RECOVERY_WITHIN)  # never the old one
         assert two.app.state.services.outbox.stats.repaired >= 1
         assert own_redis.client(socket_timeout=1.0).get("tales:epoch:hero") == epoch
         hits = await two.hero_hits()
@@ -210,12 +203,5 @@ async def test_redis_restarted_from_an_older_snapshot_is_not_served_after_the_ou
         own_redis.restart()
         assert cached_version(own_redis, hero["id"]) == hero["version"]  # the old entry is back
 
-        hits = await api.hero_hits()
-
-        async def hits_the_new_version() -> bool:
-            assert await api.get_hero(hero["id"]) == patched  # never the old one on the way
-            stats = await api.cache_stats()
-            return stats["breaker"] == "closed" and stats["entities"]["hero"]["hits"] > hits
-
-        await eventually(hits_the_new_version, within=RECOVERY_WITHIN)
+        await api.until_hits_again(patched, within=RECOVERY_WITHIN)  # never the old one
         await assert_sees(api, patched, old_name="Luna")

@@ -235,14 +235,7 @@ async def test_cache_hits_resume_within_the_cooldown_after_redis_recovers(
         await cached.open_breaker(hero["id"])
 
         fault.recover()
-        hits = await cached.hero_hits()
-
-        async def hitting_again() -> bool:
-            assert await cached.get_hero(hero["id"]) == hero
-            stats = await cached.cache_stats()
-            return stats["breaker"] == "closed" and stats["entities"]["hero"]["hits"] > hits
-
-        took = await eventually(hitting_again, within=RECOVERY_WITHIN)
+        took = await cached.until_hits_again(hero, within=RECOVERY_WITHIN)
         print(f"\n[{fault.name}] cache hits again {took * 1000:.0f} ms after recovery")
         await cached.until_ready_ok(within=RECOVERY_WITHIN)
 
