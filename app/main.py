@@ -28,6 +28,7 @@ from app.api.near_front import NearFront, NearSlot
 from app.api.operator import operator_router
 from app.api.security_docs import document_security
 from app.cache.cached_repository import CachedRepository, CacheLayer
+from app.cache.latency_metrics import RequestLatencyCollector
 from app.cache.operations import Operations
 from app.cache.outbox import Outbox
 from app.cache.prefetch import Prefetcher, PrefetchingRepository
@@ -97,6 +98,7 @@ def create_app(
         operations = Operations(settings, registry, cache, session_factory, layer)
         metrics = CollectorRegistry(auto_describe=True)
         metrics.register(CacheStatsCollector(cache.stats, cache.breaker_state))
+        metrics.register(RequestLatencyCollector(cache.stats.latency))
         metrics.register(VerifierCollector(operations.verifier))
         app.state.services = Services(
             settings=settings,

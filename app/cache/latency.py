@@ -21,9 +21,13 @@ request to the end of its answer (a near hit's time is the very value it observe
 The request is attributed to the entity of its first lookup.
 
 **Cost.** Recording is one increment of a bucket of a fixed log-spaced histogram (a bisect
-over `len(BOUNDS)` bounds): O(1), no list grows, nothing is sorted per request. Percentiles
-are computed from the bucket counts when asked (a sample, `/cache/stats`), linearly
-interpolated inside the bucket: within `BUCKET_RATIO` (about 19 %) of the true value.
+over `len(BOUNDS)` bounds) and one float add to the running sum of seconds (15 to 20 ns
+more per record, best of 15 timeit runs of a million on the shared 2-core machine: 130 →
+144 ns and 134 → 153 ns; a near hit takes about 5 µs): O(1), no list grows, nothing is
+sorted per request. Percentiles are computed from the bucket counts when asked
+(a sample, `/cache/stats`), linearly interpolated inside the bucket: within `BUCKET_RATIO`
+(about 19 %) of the true value. `/metrics` reads the same counts and sum when scraped
+(`latency_metrics.py`).
 """
 
 from __future__ import annotations
@@ -34,11 +38,16 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 #: Bucket upper bounds in seconds: from 10 µs, each a quarter-octave above the last, to
-#: past 60 s; a last bucket holds what is slower.
+#: past 60 s; a last bucket holds what is slower. Every `STEPS_PER_OCTAVE`-th bound is
+#: exactly `FIRST_BOUND_S` times a power of 2 (10 µs, 20 µs, 40 µs, …): the bounds
+#: `/metrics` exports, as short `le` labels.
 FIRST_BOUND_S = 1e-5
-BUCKET_RATIO = 2**0.25
+STEPS_PER_OCTAVE = 4
+BUCKET_RATIO = 2 ** (1 / STEPS_PER_OCTAVE)
 BUCKETS = 96
-BOUNDS: tuple[float, ...] = tuple(FIRST_BOUND_S * BUCKET_RATIO**i for i in range(BUCKETS))
+BOUNDS: tuple[float, ...] = tuple(
+    FIRST_BOUND_S * 2 ** (i / STEPS_PER_OCTAVE) for i in range(BUCKETS)
+)
 QUANTILES = (0.5, 0.99)
 MS_PER_SECOND = 1000
 KINDS = ("hit", "miss")
@@ -66,15 +75,18 @@ def looked_up(entity: str, missed: bool) -> None:
 
 
 class LatencyBuckets:
-    """Counts of observations per bucket of `BOUNDS` (the last: slower than every bound)."""
+    """Counts of observations per bucket of `BOUNDS` (the last: slower than every bound),
+    and the sum of the seconds observed (Prometheus's `_sum`)."""
 
-    __slots__ = ("counts",)
+    __slots__ = ("counts", "seconds")
 
     def __init__(self) -> None:
         self.counts = [0] * (BUCKETS + 1)
+        self.seconds = 0.0
 
     def record(self, seconds: float) -> None:
         self.counts[bisect_left(BOUNDS, seconds)] += 1
+        self.seconds += seconds
 
     def copy(self) -> list[int]:
         return list(self.counts)

@@ -11,7 +11,9 @@ import uuid
 import httpx
 import pytest
 
+from app.cache.latency_metrics import NAME as REQUEST_SECONDS
 from app.cache.stats import COUNTERS
+from tests.near.conftest import near_copy
 from tests.observability.conftest import Scrape, scrape
 from tests.stampede.helpers import HERO, HEROES, LoadGate, lookups
 from tests.support.redis_server import RedisServer
@@ -44,6 +46,7 @@ async def test_metrics_are_prometheus_text_with_one_family_per_metric(
         "tales_http_request_duration_seconds": "histogram",
         "tales_cache_database_load_seconds": "histogram",
         "tales_cache_breaker_state": "gauge",
+        REQUEST_SECONDS: "histogram",
         **{f"tales_cache_{name}": "counter" for name in COUNTERS},
     }
     assert {name: types.get(name) for name in expected} == expected
@@ -158,6 +161,58 @@ async def test_database_loads_are_timed_per_entity(cached_instance, own_redis) -
         assert after.value(f"{name}_bucket", entity=entity, le="+Inf") == count
     elapsed = after.value(f"{name}_sum", entity="hero") - before.value(f"{name}_sum", entity="hero")
     assert 0 < elapsed < 5 and not math.isnan(elapsed)
+
+
+async def test_hit_and_miss_latency_is_a_histogram_per_entity_and_outcome(
+    cached_instance, own_redis
+) -> None:
+    """The buckets behind `/cache/stats`'s `latency`, read when scraped: one `_count` per
+    request timed, cumulative buckets, `+Inf` equal to `_count`, `_sum` within the buckets."""
+    near_hits = 3
+    async with cached_instance(own_redis.url) as (app, client):
+        hero_id = await create_hero(client)
+        hero = f"{HEROES}/{hero_id}"
+        assert (await client.get(hero)).status_code == 200  # miss: database load
+        for _ in range(near_hits):  # the first reads may be Redis hits that fill the near cache
+            await near_copy(app, client, hero)
+        for _ in range(2):
+            assert (await client.get(f"{HEROES}/{uuid.uuid4()}")).status_code == 404  # misses
+        stats = (await client.get("/cache/stats")).json()
+        metrics = await scrape(client)
+
+    family = metrics.family(REQUEST_SECONDS)
+    assert family.type == "histogram"
+    series = {(s.labels["entity"], s.labels["outcome"]) for s in family.samples}
+    assert series == {(entity, outcome) for entity in ENTITIES for outcome in ("hit", "miss")}
+    latency, counters = stats["latency"]["hero"], stats["entities"]["hero"]
+    hits = metrics.value(f"{REQUEST_SECONDS}_count", entity="hero", outcome="hit")
+    assert hits == latency["hit_requests"] == counters["hits"]
+    assert hits >= counters["near_hits"] >= near_hits
+    misses = metrics.value(f"{REQUEST_SECONDS}_count", entity="hero", outcome="miss")
+    assert misses == latency["miss_requests"] == counters["misses"] == 3
+    for entity, outcome in series:
+        labels = {"entity": entity, "outcome": outcome}
+        buckets = sorted(
+            (float(s.labels["le"]), s.value)
+            for s in family.samples
+            if s.name == f"{REQUEST_SECONDS}_bucket"
+            and (s.labels["entity"], s.labels["outcome"]) == (entity, outcome)
+        )
+        counts = [count for _, count in buckets]
+        assert counts == sorted(counts), (entity, outcome)  # cumulative: never decreasing
+        assert buckets[-1] == (math.inf, metrics.value(f"{REQUEST_SECONDS}_count", **labels))
+        # Each observation lies in its bucket: the sum is between the lower and upper bounds.
+        lower = upper = 0.0
+        previous_bound, previous_count = 0.0, 0.0
+        for bound, count in buckets[:-1]:
+            lower += (count - previous_count) * previous_bound
+            upper += (count - previous_count) * bound
+            previous_bound, previous_count = bound, count
+        assert counts[-1] == previous_count  # nothing slower than the last bound here
+        seconds = metrics.value(f"{REQUEST_SECONDS}_sum", **labels)
+        assert lower <= seconds <= upper, (entity, outcome, lower, seconds, upper)
+    assert metrics.value(f"{REQUEST_SECONDS}_sum", entity="hero", outcome="hit") > 0
+    assert metrics.value(f"{REQUEST_SECONDS}_count", entity="child", outcome="hit") == 0
 
 
 async def test_breaker_state_gauge_turns_open_when_redis_dies(cached_instance, own_redis) -> None:
