@@ -11,7 +11,7 @@ On a near hit nothing else runs: no routing, no dependency, no per-request objec
 the ASGI messages; the status, headers and body are those the full path sent for the same
 request target (path and query string), and `If-None-Match` gets the 304 the full path
 would send. Metrics and cache statistics are counted as on the full path, and the
-answer's latency as a hit's (`app/cache/latency.py`): one bucket increment.
+answer's latency as a hit's (`app/cache/latency.py`): one bucket increment and one float add.
 
 Any other request, and a miss, goes through FastAPI; if the response copies what Redis
 holds (the loader says so through `NearFill`), it is kept for the next request, unless an
