@@ -9,24 +9,30 @@ which it ignores (what carrying the header costs the HTTP server, apart from the
 `auth_on`; and `twin`, sent the token too: an A/A control, two processes of the same code
 and settings and requests.
 
-Why rounds, each with its own fresh servers (started in a rotating order, stopped after
-the round) and short interleaved runs: two processes of the same code differ in CPU per
-request by several per cent (memory layout, where the scheduler puts them), and the
-machine drifts over a minute. With one process per configuration for the whole row, the
-process drawn would decide the ratio; over `ROUNDS` rounds that averages out, and the twin
-row shows how far two identical processes still differ (the bench's resolution).
+Why `ROUNDS` rounds, each with its own fresh servers (started in a rotating order, stopped
+after the round), and in each `CYCLES` cycles of short runs of every row: two processes of
+the same code differ in CPU per request by several per cent (memory layout, where the
+scheduler puts them), and the machine drifts and has bursts. With one process per
+configuration for the whole row, the process drawn would decide the ratio; over the rounds
+that averages out, and the twin row shows how far two identical processes still differ (the
+bench's resolution). Each server first gets one unmeasured run of load: a new process is
+slower in its first seconds under load.
 
 Two ratios: req/s, and the server's own CPU time per request (utime + stime of the uvicorn
 process over the run, from /proc). On a shared machine the second is the steadier one: the
 load of other processes changes how many requests a run gets, much less what each costs.
-Each figure is the mean over the rounds; the per-round ratios are printed. The issue's
-target: the authenticated hit within 10 % of the unauthenticated one; the verdict uses the
-mean CPU per request (both ratios are printed), next to the A/A control's."""
+The CPU ratios are paired in time: in each round, a row's median over its runs (a burst on
+the machine moves one run by up to a third; the median not), and the ratio of two rows'
+medians; then the geometric mean of those ratios over the rounds. The table's figures are
+each row's median over all its runs, rounds pooled, and so are the req/s and latency
+ratios. The issue's target: the authenticated hit within 10 % of the unauthenticated one;
+the verdict uses the paired CPU ratio, printed next to the A/A control's."""
 
 from __future__ import annotations
 
 import random
 import secrets
+import statistics
 from typing import Any
 
 import httpx
@@ -47,17 +53,26 @@ TOKEN_TTL_S = 3600
 #: authenticated CPU per request at most this multiple of unauthenticated (within 10 %)
 TARGET = 1.10
 #: rounds of fresh servers; the order of a round's rows rotates
-ROUNDS = 6
+ROUNDS = 4
+#: cycles of every row per round, the rows' order rotating from one to the next
+CYCLES = 3
 ROWS = ("auth_off", "header_only", "auth_on", "twin")
 SERVER_KEYS = ("auth_off", "auth_on", "twin")
 #: seconds per run here: more, shorter runs interleave finer than the bench's default
-RUN_SECONDS = 3
+RUN_SECONDS = 2
 US_PER_S = 1e6
 LABELS = {
     "auth_off": "near hit, AUTH_ENABLED=false",
     "header_only": "near hit, AUTH_ENABLED=false, token sent (ignored)",
     "auth_on": "near hit, AUTH_ENABLED=true + bearer token",
     "twin": "A/A control: a twin AUTH_ENABLED=false server, token sent (ignored)",
+}
+#: the per-round CPU ratios: name -> (numerator row, denominator row)
+PAIRS = {
+    "on_off": ("auth_on", "auth_off"),
+    "header_only_off": ("header_only", "auth_off"),
+    "on_header_only": ("auth_on", "header_only"),
+    "twin_header_only": ("twin", "header_only"),
 }
 SERVER_OF = {key: key for key in SERVER_KEYS} | {"header_only": "auth_off"}
 
@@ -89,25 +104,29 @@ def _start(ctx: Context, key: str, secret: str) -> Server:
 
 
 def _warm(server: Server, paths: list[str], headers: dict[str, str]) -> None:
+    """Every id read `WARM_PASSES` times: then each is a near hit."""
     with httpx.Client(base_url=server.url, headers=headers, timeout=10.0) as http:
         for _ in range(WARM_PASSES):
             for path in paths:
                 http.get(path).raise_for_status()
 
 
-def _mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    def mean(name: str) -> float:
-        return round(sum(float(run[name]) for run in runs) / len(runs), 3)
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A row's figures over its runs: the median of each (a burst on the machine moves one
+    run a lot; the median not)."""
+
+    def median(name: str) -> float:
+        return round(statistics.median(float(run[name]) for run in runs), 3)
 
     return {
-        **{name: mean(name) for name in ("rps", "p50_ms", "p90_ms", "p99_ms", "mean_ms")},
+        **{name: median(name) for name in ("rps", "p50_ms", "p90_ms", "p99_ms", "mean_ms")},
         "requests": sum(run["requests"] for run in runs),
         "non_2xx": sum(run["non_2xx"] for run in runs),
         "socket_errors": sum(run["socket_errors"] for run in runs),
         "other_cpu": max((run.get("other_cpu") or 0.0) for run in runs),
         "near_hit_share": min(run["near_hit_share"] for run in runs),
         "cpu_us_per_request": (
-            round(sum(cpus) / len(cpus), 2)
+            round(statistics.median(cpus), 2)
             if (cpus := [run["cpu_us_per_request"] for run in runs if run["cpu_us_per_request"]])
             else None
         ),
@@ -160,10 +179,7 @@ def authenticated_hit(ctx: Context) -> None:
             run = chr(ord("a") + number)
             cpu_of = _round(ctx, number, run, secret, paths, headers, runs)
             rounds.append(
-                {
-                    "on_off": ratio(cpu_of.get("auth_on"), cpu_of.get("auth_off"), 3),
-                    "twin_header_only": ratio(cpu_of.get("twin"), cpu_of.get("header_only"), 3),
-                }
+                {name: ratio(cpu_of.get(a), cpu_of.get(b), 3) for name, (a, b) in PAIRS.items()}
             )
             print(
                 f"    round {run}: CPU per request on / off {times(rounds[-1]['on_off'])}, "
@@ -174,20 +190,27 @@ def authenticated_hit(ctx: Context) -> None:
         ctx.loader.duration = default_duration
     load = ctx.results["load"]
     for key, entries in runs.items():
-        load[f"{key}_near_ids"] = _mean(entries)
+        load[f"{key}_near_ids"] = _median(entries)
     on, off = load["auth_on_near_ids"], load["auth_off_near_ids"]
     carried, twin = load["header_only_near_ids"], load["twin_near_ids"]
-    cpu_ratio = ratio(on["cpu_us_per_request"], off["cpu_us_per_request"], 3)
+    paired = {name: _geometric_mean([r[name] for r in rounds]) for name in PAIRS}
+    cpu_ratio = paired["on_off"]
     ctx.results["auth_hit"] = {
         "ids": len(paths),
         "rounds": ROUNDS,
+        "cycles": CYCLES,
         "run_seconds": RUN_SECONDS,
         "cpu_per_request_ratio": cpu_ratio,
         # of which: carrying the header (server ignores it), then the check itself
-        "cpu_header_only_ratio": ratio(carried["cpu_us_per_request"], off["cpu_us_per_request"], 3),
-        "cpu_check_ratio": ratio(on["cpu_us_per_request"], carried["cpu_us_per_request"], 3),
+        "cpu_header_only_ratio": paired["header_only_off"],
+        "cpu_check_ratio": paired["on_header_only"],
         # A/A: two processes alike, the same requests: the resolution of this comparison
-        "cpu_twin_ratio": ratio(twin["cpu_us_per_request"], carried["cpu_us_per_request"], 3),
+        "cpu_twin_ratio": paired["twin_header_only"],
+        # the ratio of the medians over every run, rounds pooled (not paired in time)
+        "cpu_pooled_ratio": ratio(on["cpu_us_per_request"], off["cpu_us_per_request"], 3),
+        "cpu_pooled_twin_ratio": ratio(
+            twin["cpu_us_per_request"], carried["cpu_us_per_request"], 3
+        ),
         "rps_ratio": ratio(on["rps"], off["rps"], 3),
         "p50_ratio": ratio(on["p50_ms"], off["p50_ms"], 3),
         "p99_ratio": ratio(on["p99_ms"], off["p99_ms"], 3),
@@ -206,22 +229,38 @@ def _round(
     headers: dict[str, dict[str, str]],
     runs: dict[str, list[dict[str, Any]]],
 ) -> dict[str, float | None]:
-    """One round: fresh servers, every row once; the CPU per request of each row."""
+    """One round: fresh servers, every row `CYCLES` times; each row's median CPU per
+    request."""
     servers: dict[str, Server] = {}
-    cpu_of: dict[str, float | None] = {}
+    cpus: dict[str, list[float | None]] = {key: [] for key in ROWS}
     try:
         for key in rotated(SERVER_KEYS, number):
             servers[key] = _start(ctx, key, secret)
             _warm(servers[key], paths, headers[key])
-        for key in rotated(ROWS, number):
-            print(f"  {LABELS[key]} (run {run}):", flush=True)
-            record = _measure(ctx, servers[SERVER_OF[key]], key, run, paths, headers[key])
-            runs[key].append(record)
-            cpu_of[key] = record.get("cpu_us_per_request")
+        for key in rotated(SERVER_KEYS, number):  # to its steady state, not measured
+            ctx.loader.run(f"{key}-{run}-warm-up", servers[key].url, paths, headers=headers[key])
+        for cycle in range(CYCLES):
+            for key in rotated(ROWS, number + cycle):
+                print(f"  {LABELS[key]} (run {run}{cycle + 1}):", flush=True)
+                record = _measure(
+                    ctx, servers[SERVER_OF[key]], key, f"{run}{cycle + 1}", paths, headers[key]
+                )
+                runs[key].append(record)
+                cpus[key].append(record.get("cpu_us_per_request"))
     finally:
         for server in servers.values():
             ctx.procs.stop(server.proc)
-    return cpu_of
+    return {key: _median_of(values) for key, values in cpus.items()}
+
+
+def _geometric_mean(ratios: list[float | None]) -> float | None:
+    known = [value for value in ratios if value]
+    return round(statistics.geometric_mean(known), 3) if known else None
+
+
+def _median_of(values: list[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
 
 
 def render_auth_hit(results: dict[str, Any]) -> list[str]:
@@ -245,8 +284,8 @@ def render_auth_hit(results: dict[str, Any]) -> list[str]:
             ]
         )
     headers = [
-        f"GET by id (mean of {report.get('rounds', '-')} runs of "
-        f"{report.get('run_seconds', '-')} s each, one per round)",
+        f"GET by id (median of {report.get('rounds', '-')} rounds x "
+        f"{report.get('cycles', '-')} runs of {report.get('run_seconds', '-')} s)",
         "req/s",
         "server CPU µs/req",
         "p50 ms",
@@ -259,13 +298,15 @@ def render_auth_hit(results: dict[str, Any]) -> list[str]:
     return [
         "",
         f"authenticated near hit / unauthenticated, {report['ids']} ids: server CPU per request "
-        f"{times(report['cpu_per_request_ratio'])} (target ≤ ×{TARGET:.2f}: {verdict}); req/s "
-        f"{times(report['rps_ratio'])}, p50 {times(report['p50_ratio'])}, p99 "
-        f"{times(report['p99_ratio'])}",
+        f"{times(report['cpu_per_request_ratio'])} (paired per round, geometric mean; target "
+        f"≤ ×{TARGET:.2f}: {verdict}); rounds pooled: CPU "
+        f"{times(report.get('cpu_pooled_ratio'))}, req/s {times(report['rps_ratio'])}, p50 "
+        f"{times(report['p50_ratio'])}, p99 {times(report['p99_ratio'])}",
         "  per round (fresh servers), authenticated / unauthenticated: "
         + ", ".join(times(r["on_off"]) for r in report.get("per_round", [])),
         f"  A/A control, a twin server / the same requests to the unauthenticated one: "
-        f"{times(report.get('cpu_twin_ratio'))} (per round: "
+        f"{times(report.get('cpu_twin_ratio'))} (pooled "
+        f"{times(report.get('cpu_pooled_twin_ratio'))}; per round: "
         + ", ".join(times(r["twin_header_only"]) for r in report.get("per_round", []))
         + "): how far two identical processes differ here",
         f"  CPU per request: token carried but ignored / none "
