@@ -24,6 +24,8 @@ import weakref
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .ports import free_port
 from .started import Started
@@ -35,9 +37,14 @@ REPLICAS = 1
 #: Short, so that a killed primary's replica is promoted within a few seconds.
 NODE_TIMEOUT_MS = 1000
 START_TIMEOUT = 10.0
+CLIENT_TIMEOUT = 2.0
+PING_TIMEOUT = 0.5  # of the probe that waits for a starting node
 CLUSTER_TIMEOUT = 30.0
 POLL = 0.05
 
+
+#: starts of one node on new ports when its port was taken meanwhile (see _wait_first_start)
+BIND_ATTEMPTS = 3
 
 #: redis-server refuses a port above this even when its bus port is given (`cluster-port`).
 MAX_PORT = 55535
@@ -86,14 +93,15 @@ class RedisClusterServers(Started):
         scheme = "rediss" if self.tls else "redis"
         return f"{scheme}://{HOST}:{self.ports[0]}/0"
 
-    def client(self, port: int) -> redis.Redis:
+    def client(self, port: int, timeout: float = CLIENT_TIMEOUT) -> redis.Redis:
         options: dict[str, object] = {} if self.tls is None else self.tls.client_options()
         return redis.Redis(
             HOST,
             port,
             password=self.password,
-            socket_timeout=2,
-            socket_connect_timeout=2,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0) if timeout < CLIENT_TIMEOUT else None,
             **options,
         )
 
@@ -106,8 +114,8 @@ class RedisClusterServers(Started):
     def start(self) -> None:
         for port in self.ports:
             self._spawn(port)
-        for port in self.ports:
-            self._wait_ping(port)
+        for index in range(len(self.ports)):
+            self._wait_first_start(index)
         create = [
             "redis-cli",
             "--cluster",
@@ -165,9 +173,30 @@ class RedisClusterServers(Started):
             command, cwd=directory, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
         )
 
+    def _wait_first_start(self, index: int) -> None:
+        """Wait for node `index` to answer; if its port (or bus port) was taken between
+        `free_port()` and the bind — any outgoing connection may take a port of the ephemeral
+        range meanwhile — start it again on new ports, up to `BIND_ATTEMPTS` times."""
+        for attempt in range(BIND_ATTEMPTS):
+            port = self.ports[index]
+            try:
+                self._wait_ping(port)
+                return
+            except RedisClusterError as exc:
+                if attempt + 1 == BIND_ATTEMPTS or "Address already in use" not in str(exc):
+                    raise
+            self.procs.pop(port).wait()
+            shutil.rmtree(self.root / str(port), ignore_errors=True)
+            del self.bus_ports[port]
+            new = _data_port()
+            self.ports[index] = new
+            self.bus_ports[new] = free_port()
+            self._spawn(new)
+
     def _wait_ping(self, port: int) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-        with contextlib.closing(self.client(port)) as probe:
+        # a short timeout: a port taken by another listener must not hold the probe for long
+        with contextlib.closing(self.client(port, timeout=PING_TIMEOUT)) as probe:
             while True:
                 try:
                     if probe.ping():

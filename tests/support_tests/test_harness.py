@@ -291,3 +291,23 @@ def test_drop_database_refuses_foreign_names() -> None:
     for name in ("postgres", "tales_test_0123abcd", "template1"):
         with pytest.raises(ValueError, match="refusing"):
             drop_database(name)
+
+
+def test_a_cluster_node_whose_port_was_taken_starts_on_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between free_port() and redis-server's bind, another socket may take the port (CI saw
+    it: "node ... did not start: Address already in use"); the node moves to new ports."""
+    from tests.support import redis_cluster
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        handed_out = iter([taken_port])
+        real = redis_cluster._data_port
+        monkeypatch.setattr(redis_cluster, "_data_port", lambda: next(handed_out, None) or real())
+        with redis_cluster.RedisClusterServers() as cluster:
+            assert taken_port not in cluster.ports
+            assert len(set(cluster.ports)) == redis_cluster.NODES
+            assert len(cluster.primaries()) == redis_cluster.NODES // (redis_cluster.REPLICAS + 1)
