@@ -21,6 +21,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.cache.outbox import Outbox
 from tests.api.helpers import create, fetch, list_page
 from tests.conftest import make_settings, serve_app
 
@@ -198,6 +199,12 @@ def serve(postgresql_database_url: str, clean_database: None) -> Serve:
             yield Instance(app, http)
 
     return factory
+
+
+def outbox_of(instance: Instance) -> Outbox:
+    outbox = instance.app.state.services.outbox
+    assert outbox is not None
+    return outbox
 
 
 async def eventually(

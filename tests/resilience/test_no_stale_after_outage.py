@@ -24,7 +24,14 @@ import pytest
 from app.core.settings import MAX_REPAIR_BOUND_MS
 from tests.api import payloads
 from tests.cache.conftest import entry_key
-from tests.resilience.conftest import LONG_COOLDOWN, RECOVERY_WITHIN, Instance, Serve
+from tests.resilience.conftest import (
+    LONG_COOLDOWN,
+    RECOVERY_WITHIN,
+    Instance,
+    Serve,
+    eventually,
+    outbox_of,
+)
 from tests.support.redis_server import RedisServer
 
 #: These tests isolate the Redis layer's repair of a lost invalidation (one failure, breaker
@@ -66,6 +73,11 @@ async def assert_sees(instance: Instance, patched: dict[str, Any], old_name: str
         assert by_old_name["items"] == [] and by_old_name["total"] == 0
     # the repeated reads were served from Redis again, not only from the database
     assert await instance.hero_hits() >= hits + 2
+
+
+async def row_deleted(instance: Instance, deleted_before: int) -> bool:
+    """The outbox deleted one more applied row than `deleted_before`."""
+    return outbox_of(instance).stats.deleted > deleted_before
 
 
 async def create_luna_and_warm(instance: Instance) -> dict[str, Any]:
@@ -195,11 +207,19 @@ async def test_redis_restarted_from_an_older_snapshot_is_not_served_after_the_ou
     async with serve(own_redis.url) as api:
         hero = await create_luna_and_warm(api)
         own_redis.client(socket_timeout=1.0).save()  # the snapshot: Luna's v1 entry, cached
+        deleted = outbox_of(api).stats.deleted
         patched = await api.patch_hero(hero["id"], {"name": "Luna Moon"})
         assert cached_version(own_redis, hero["id"]) is None  # the marker replaced it
+        # The writer deletes the row it applied on the outbox's next tick. Until then the
+        # recovery would send the invalidation again and hide a stale entry from this test.
+        await eventually(lambda: row_deleted(api, deleted), within=RECOVERY_WITHIN)
 
         own_redis.kill()  # no save on the way down: it restarts from the older snapshot
         await api.open_breaker(hero["id"])
+        # A pooled connection to the killed server would fail the first read after the
+        # restart, and the miss path taken then would overwrite the old entry before any hit
+        # could show it: the first read must find the old entry.
+        await drop_idle_redis_connections(api)
         own_redis.restart()
         assert cached_version(own_redis, hero["id"]) == hero["version"]  # the old entry is back
 

@@ -27,12 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlalchemy.orm import Session
 
 from app.cache.invalidation import InvalidationPlan
-from app.cache.outbox import Outbox, OutboxRow, encode
+from app.cache.outbox import OutboxRow, encode
 from app.cache.service import Marker
 from app.core.settings import Settings
 from tests.api import payloads
 from tests.cache.conftest import entry_key
-from tests.resilience.conftest import HEROES, LONG_COOLDOWN, RELAXED, Instance, Serve
+from tests.resilience.conftest import HEROES, LONG_COOLDOWN, RELAXED, Instance, Serve, outbox_of
 from tests.resilience.test_no_stale_after_outage import cached_version
 from tests.support.fault_proxy import FaultProxy
 from tests.support.redis_server import RedisServer
@@ -44,12 +44,6 @@ BOUND = Settings.model_fields["cache_repair_bound_ms"].default / 1000
 WATCH = 0.5
 #: How long a test waits for a fact it polls for (the writer's COMMIT, a late command).
 POLL_WITHIN = 10.0
-
-
-def outbox_of(instance: Instance) -> Outbox:
-    outbox = instance.app.state.services.outbox
-    assert outbox is not None
-    return outbox
 
 
 async def served_version(instance: Instance, hero_id: str) -> int:
