@@ -33,7 +33,7 @@ from bench.config import ROOT
 if str(ROOT) not in sys.path:  # `tests.support` and `app` are imported from the repo root
     sys.path.insert(0, str(ROOT))
 
-from bench import auth_hit, client, cluster, failover, hitpath, outbox, scenarios
+from bench import auth_hit, client, cluster, failover, hitpath, outbox, recovery, scenarios
 from bench.chart import write_chart
 from bench.config import PATHS, RESULTS_DIR, BenchConfig
 from bench.cpu import CpuProbe
@@ -260,6 +260,8 @@ SCENARIOS: list[tuple[str, Callable[[scenarios.Context], None]]] = [
     ("degradation", scenarios.degradation),
     ("Redis hung", scenarios.hung),
     ("outbox", outbox.outbox),  # write cost of the outbox, cost of a false alarm
+    ("identity check", recovery.identity),  # per new connection; own servers
+    ("outbox recovery", recovery.outbox_recovery),  # the probe's pass; own servers
     ("without cache, again", scenarios.baseline_again),  # drift of the machine over the run
     ("yardstick, again", scenarios.yardstick_again),
 ]

@@ -8,6 +8,7 @@ from bench.auth_hit import render_auth_hit
 from bench.config import LIST_QUERY, PATHS
 from bench.hitpath_summary import compute_hitpath_ratios, render_hitpath
 from bench.outbox import render as render_outbox
+from bench.recovery import render_identity, render_recovery
 from bench.report import fmt, percent, ratio, table, times
 
 NOISY = 0.10  # other processes' CPU share above which a run is flagged
@@ -225,6 +226,8 @@ def render(results: dict[str, Any]) -> str:
         *render_hitpath(results),
         *render_auth_hit(results),
         *(render_outbox(results["outbox"]) if results.get("outbox") else []),
+        *(render_identity(results["identity_check"]) if results.get("identity_check") else []),
+        *(render_recovery(results["outbox_recovery"]) if results.get("outbox_recovery") else []),
     ]
     if results.get("mixed"):
         m = results["mixed"]
