@@ -342,8 +342,8 @@ OUTBOX_MUTANTS = (
     Mutant(
         "a process applies only the outbox rows of its own cache (its CACHE_KEY_PREFIX)",
         "app/cache/outbox.py",
-        "                .where(OutboxRow.key_prefix == self.cache.prefix)\n",
-        "",
+        "        self._own_rows = OutboxRow.key_prefix == cache.prefix\n",
+        "        self._own_rows = OutboxRow.key_prefix.is_not(None)\n",
         (f"{OUTBOX}::test_a_process_applies_only_the_outbox_rows_of_its_own_cache",),
     ),
     Mutant(
