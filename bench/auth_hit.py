@@ -18,6 +18,14 @@ that averages out, and the twin row shows how far two identical processes still 
 bench's resolution). Each server first gets one unmeasured run of load: a new process is
 slower in its first seconds under load.
 
+Two variables that differ between processes of the same code are held equal within a round:
+the three servers share one `PYTHONHASHSEED` (the round's number: str and bytes hashes, so
+the layout of every dict the hit path touches, differ from one seed to the next), and on a
+machine of two CPUs or more each server is pinned to the same CPU (`SERVER_CPU`) while wrk
+and the rest of the bench keep the others: no server then shares a core with wrk or is moved
+between cores mid-run. The rounds still change the seed, so the verdict is not that of one
+seed.
+
 Two ratios: req/s, and the server's own CPU time per request (utime + stime of the uvicorn
 process over the run, from /proc). On a shared machine the second is the steadier one: the
 load of other processes changes how many requests a run gets, much less what each costs.
@@ -30,9 +38,12 @@ the verdict uses the paired CPU ratio, printed next to the A/A control's."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import secrets
 import statistics
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -75,6 +86,8 @@ PAIRS = {
     "twin_header_only": ("twin", "header_only"),
 }
 SERVER_OF = {key: key for key in SERVER_KEYS} | {"header_only": "auth_off"}
+#: the CPU the servers run on (when the machine has two or more); wrk keeps the others
+SERVER_CPU = 1
 
 
 def rotated(items: tuple[str, ...], by: int) -> tuple[str, ...]:
@@ -82,7 +95,7 @@ def rotated(items: tuple[str, ...], by: int) -> tuple[str, ...]:
     return items[by:] + items[:by]
 
 
-def _start(ctx: Context, key: str, secret: str) -> Server:
+def _start(ctx: Context, key: str, secret: str, seed: int) -> Server:
     settings: dict[str, object] = {
         "database_url": ctx.database_url,
         "redis_url": ctx.redis.url,
@@ -96,11 +109,30 @@ def _start(ctx: Context, key: str, secret: str) -> Server:
             "auth_issuer": ISSUER,
             "auth_audience": AUDIENCE,
         }
-    server = ctx.procs.start_uvicorn(
-        f"app-{key.replace('_', '-')}", "app.main:app", app_env(**settings)
-    )
+    env = app_env(**settings) | {"PYTHONHASHSEED": str(seed)}
+    server = ctx.procs.start_uvicorn(f"app-{key.replace('_', '-')}", "app.main:app", env)
+    if _pinning():
+        os.sched_setaffinity(server.proc.pid, {SERVER_CPU})
     ctx.procs.wait_ready(server)
     return server
+
+
+def _pinning() -> bool:
+    return SERVER_CPU in os.sched_getaffinity(0) and len(os.sched_getaffinity(0)) > 1
+
+
+@contextlib.contextmanager
+def _off_the_server_cpu() -> Iterator[None]:
+    """This process (and wrk, its child) on every allowed CPU but the servers' one."""
+    allowed = os.sched_getaffinity(0)
+    if not _pinning():
+        yield
+        return
+    os.sched_setaffinity(0, allowed - {SERVER_CPU})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def _warm(server: Server, paths: list[str], headers: dict[str, str]) -> None:
@@ -175,17 +207,18 @@ def authenticated_hit(ctx: Context) -> None:
     default_duration = ctx.loader.duration
     ctx.loader.duration = RUN_SECONDS
     try:
-        for number in range(ROUNDS):
-            run = chr(ord("a") + number)
-            cpu_of = _round(ctx, number, run, secret, paths, headers, runs)
-            rounds.append(
-                {name: ratio(cpu_of.get(a), cpu_of.get(b), 3) for name, (a, b) in PAIRS.items()}
-            )
-            print(
-                f"    round {run}: CPU per request on / off {times(rounds[-1]['on_off'])}, "
-                f"A/A twin / same server {times(rounds[-1]['twin_header_only'])}",
-                flush=True,
-            )
+        with _off_the_server_cpu():
+            for number in range(ROUNDS):
+                run = chr(ord("a") + number)
+                cpu_of = _round(ctx, number, run, secret, paths, headers, runs)
+                rounds.append(
+                    {name: ratio(cpu_of.get(a), cpu_of.get(b), 3) for name, (a, b) in PAIRS.items()}
+                )
+                print(
+                    f"    round {run}: CPU per request on / off {times(rounds[-1]['on_off'])}, "
+                    f"A/A twin / same server {times(rounds[-1]['twin_header_only'])}",
+                    flush=True,
+                )
     finally:
         ctx.loader.duration = default_duration
     load = ctx.results["load"]
@@ -200,6 +233,7 @@ def authenticated_hit(ctx: Context) -> None:
         "rounds": ROUNDS,
         "cycles": CYCLES,
         "run_seconds": RUN_SECONDS,
+        "servers_pinned_to_cpu": SERVER_CPU if _pinning() else None,
         "cpu_per_request_ratio": cpu_ratio,
         # of which: carrying the header (server ignores it), then the check itself
         "cpu_header_only_ratio": paired["header_only_off"],
@@ -235,7 +269,7 @@ def _round(
     cpus: dict[str, list[float | None]] = {key: [] for key in ROWS}
     try:
         for key in rotated(SERVER_KEYS, number):
-            servers[key] = _start(ctx, key, secret)
+            servers[key] = _start(ctx, key, secret, seed=number)
             _warm(servers[key], paths, headers[key])
         for key in rotated(SERVER_KEYS, number):  # to its steady state, not measured
             ctx.loader.run(f"{key}-{run}-warm-up", servers[key].url, paths, headers=headers[key])
