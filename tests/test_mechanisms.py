@@ -37,6 +37,10 @@ CLUSTER_IDENTITY = (
     "tests/cluster/test_cluster_identity.py"
     "::test_a_primary_restarted_from_an_older_snapshot_is_recognized_by_both_instances"
 )
+CLUSTER_KEY_SCAN = (
+    "tests/cluster/test_cluster_key_scan.py"
+    "::test_a_pass_under_way_survives_a_failover_and_the_next_pass_sees_every_key_once"
+)
 CONTRACT = "tests/contract/test_http_contract.py"
 OUTBOX = "tests/resilience/test_outbox.py"
 
@@ -552,6 +556,27 @@ CLUSTER_MUTANTS = (
             f"{CLUSTER_OPERATOR}::test_the_keys_under_the_prefix_are_counted_on_every_primary",
             f"{CLUSTER_OPERATOR}::test_the_verifier_repairs_rows_changed_in_sql_on_every_node",
         ),
+    ),
+    Mutant(
+        "on a cluster, a key scan drops a primary that left the slot map during its pass",
+        "app/cache/key_scan.py",
+        "                if node is not None  # no longer in the slot map: its pass ends here\n",
+        "",
+        (f"{CLUSTER_KEY_SCAN}[stays-dead]",),
+    ),
+    Mutant(
+        "on a cluster, a key scan drops a primary that is back as a replica during its pass",
+        "app/cache/key_scan.py",
+        '        if role[0] not in (b"master", "master"):\n',
+        "        if False:\n",
+        (f"{CLUSTER_KEY_SCAN}[rejoins-as-replica]",),
+    ),
+    Mutant(
+        "on a cluster, a key scan that met a replica for a primary has the slot map read again",
+        "app/cache/key_scan.py",
+        "            slot_map_outdated(redis)\n",
+        "",
+        (f"{CLUSTER_KEY_SCAN}[rejoins-as-replica]",),
     ),
     Mutant(
         "on a cluster, the verifier reads its sample per slot",

@@ -177,6 +177,13 @@ def is_cluster(client: object) -> bool:
     return isinstance(client, RedisCluster)
 
 
+def slot_map_outdated(client: RedisCluster) -> None:
+    """`client` reads the slot map again (CLUSTER SLOTS) before its next command: on evidence
+    of a topology change that none of its commands failed on (e.g. a node it takes for a
+    primary answers ROLE as a replica: `key_scan.py`)."""
+    client._initialize = True
+
+
 def slot_of(key: str) -> int:
     return int(key_slot(key.encode()))
 

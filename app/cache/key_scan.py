@@ -5,7 +5,8 @@ spread over the primaries by their hash tags, so a pass is one cursor per primar
 call of a pass sends `SCAN 0` to every primary (redis-py's cluster client does), the later
 ones carry each primary's own cursor to that primary until every one is back at 0. Replicas
 are never scanned: a key is counted once. A primary that left the slot map during a pass
-(a failover) is dropped from it; the next pass starts over on the primaries of the moment.
+(a failover), or that is a replica now (restarted after its replica was promoted), is dropped
+from it; the next pass starts over on the primaries of the moment.
 
 Each `step` is one guarded round of calls (one SCAN, or one per unfinished primary), so a
 caller bounds its Redis load by bounding its steps.
@@ -19,7 +20,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from app.cache.cluster import is_cluster
+from app.cache.cluster import is_cluster, slot_map_outdated
 from app.cache.guard import FAILED, RedisGuard
 
 #: A pass's position: the standalone cursor, or each unfinished primary's (by node name).
@@ -67,7 +68,7 @@ class KeyScan:
         nodes = [(redis.get_node(node_name=name), cursor) for name, cursor in cursors.items()]
         answers = await asyncio.gather(
             *(
-                redis.scan(cursor, match=self.pattern, count=self.count, target_nodes=node)
+                self._continue_on(redis, node, cursor)
                 for node, cursor in nodes
                 if node is not None  # no longer in the slot map: its pass ends here
             )
@@ -78,3 +79,22 @@ class KeyScan:
             position.update(moved)
             keys.extend(batch)
         return position, keys
+
+    async def _continue_on(
+        self, redis: Any, node: Any, cursor: int
+    ) -> tuple[dict[str, int], list[bytes]]:
+        """One SCAN on `node` if it is still a primary; else its pass ends here. The client's
+        slot map may not know yet: a primary killed and started again once its replica was
+        promoted is back as a replica under its old name, and no command of this client
+        needs to have failed meanwhile. The cursor belongs to the dead process's keyspace:
+        carried on there, it would return keys twice and skip others (and scan a replica).
+        The client then reads the slot map again, so that the next pass starts on the
+        primaries of the moment (its `SCAN 0` goes where the map says)."""
+        role = await redis.execute_command("ROLE", target_nodes=node)
+        if role[0] not in (b"master", "master"):
+            slot_map_outdated(redis)
+            return {}, []
+        return cast(
+            "tuple[dict[str, int], list[bytes]]",
+            await redis.scan(cursor, match=self.pattern, count=self.count, target_nodes=node),
+        )
