@@ -180,7 +180,8 @@ def is_cluster(client: object) -> bool:
 def slot_map_outdated(client: RedisCluster) -> None:
     """`client` reads the slot map again (CLUSTER SLOTS) before its next command: on evidence
     of a topology change that none of its commands failed on (e.g. a node it takes for a
-    primary answers ROLE as a replica: `key_scan.py`)."""
+    primary answers ROLE as a replica: `key_scan.py`). The flag is the one redis-py itself
+    sets after a failed command; it has no public method for this."""
     client._initialize = True
 
 
