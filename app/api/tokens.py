@@ -6,19 +6,24 @@
 configured key, never from the token's header, so `alg: none` and algorithm confusion (an
 HS256 token "signed" with a public key) are refused.
 
-A verified token is remembered, keyed by the SHA-256 of the header that carried it (the
-token itself is not kept), until it expires (bounded to
-`AUTH_TOKEN_CACHE_SIZE` tokens, oldest first out): a caller that repeats its token costs one
-hash and one dict lookup per request, not a signature check.
+A verified token is remembered, keyed by a keyed BLAKE2b-256 digest of the header that
+carried it (the token itself is not kept; the key is random per process, so a digest is of
+no use outside it), until it expires (bounded to `AUTH_TOKEN_CACHE_SIZE` tokens, oldest
+first out): a caller that repeats its token costs one hash and one dict lookup per request,
+not a signature check. BLAKE2b rather than SHA-256: CPython's own BLAKE2b costs a fraction
+of hashlib's SHA-256 (an OpenSSL call) inside a server under load — measured with the
+server pinned to a CPU, an authenticated near hit cost x1.13 of an unauthenticated one with
+SHA-256 and x1.06 with BLAKE2b (README, "Cost").
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from hashlib import sha256
+from hashlib import blake2b
 from typing import Any
 
 import jwt
@@ -43,6 +48,9 @@ HS256 = "HS256"
 BEARER = "bearer"
 #: claims every accepted token carries
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+#: The memory's key: BLAKE2b-256, keyed with this many random bytes per process.
+DIGEST_BYTES = 32
+DIGEST_KEY_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +127,7 @@ class TokenVerifier:
         self._jwks = jwks
         self.cache_size = cache_size
         self._cache: dict[bytes, Caller] = {}
+        self._digest_key = secrets.token_bytes(DIGEST_KEY_BYTES)
         self.verified = 0  # signature checks made (a cached token costs none)
 
     @classmethod
@@ -141,12 +150,16 @@ class TokenVerifier:
     def caller(self, authorization: bytes) -> Caller:
         """The caller of an Authorization header value; TokenError says why it is refused.
 
-        The hot path: one SHA-256 of the header value, one dict lookup, one clock read."""
-        digest = sha256(authorization).digest()
+        The hot path: one BLAKE2b of the header value, one dict lookup, one clock read."""
+        digest = self.digest(authorization)
         caller = self._cache.get(digest)
         if caller is not None and time.time() < caller.expires:
             return caller
         return self._remember(digest, authorization)
+
+    def digest(self, authorization: bytes) -> bytes:
+        """The memory's key for a header value."""
+        return blake2b(authorization, digest_size=DIGEST_BYTES, key=self._digest_key).digest()
 
     def _remember(self, digest: bytes, authorization: bytes) -> Caller:
         self._cache.pop(digest, None)  # expired

@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from app.api.access import ADMIN, READ, WRITE, required_scope
-from app.api.tokens import TokenError, TokenVerifier
+from app.api.tokens import DIGEST_BYTES, TokenError, TokenVerifier
 from app.core.settings import SettingsError
 from app.main import create_app, load_settings
 from tests.auth.conftest import AUDIENCE, ISSUER, SECRET, AuthInstance, claims, token
@@ -42,7 +42,11 @@ async def test_a_repeated_token_is_checked_once_and_remembered_until_it_expires(
         checker.caller(header(good))
     assert checker.verified == 1
     assert good.encode() not in checker._cache  # keyed by a hash, not the token
-    assert hashlib.sha256(header(good)).digest() in checker._cache
+    assert header(good) not in checker._cache
+    assert checker.digest(header(good)) in checker._cache
+    # the digest is keyed (per process): not the plain hash anyone could compute
+    assert hashlib.blake2b(header(good), digest_size=DIGEST_BYTES).digest() not in checker._cache
+    assert verifier().digest(header(good)) != checker.digest(header(good))
 
     await asyncio.sleep(max(0.0, expires + LEEWAY_S / 2 - time.time()))
     assert checker.caller(header(good)).subject == "client-42"  # within the leeway
