@@ -430,6 +430,16 @@ AUTH = "tests/auth"
 
 AUTH_MUTANTS = (
     Mutant(
+        "a header padded with whitespace is never a key of the token memory",
+        "app/api/tokens.py",
+        "        if len(authorization) != len(BEARER_SPACE) + len(token):\n",
+        "        if False:\n",
+        (
+            f"{AUTH}/test_verifier_and_settings.py"
+            "::test_a_header_padded_with_whitespace_is_accepted_but_never_remembered",
+        ),
+    ),
+    Mutant(
         "the access check runs before any cached answer, the near cache's included",
         "app/api/near_front.py",
         "refusal = access.check(scope)  # before any cached answer",

@@ -47,6 +47,8 @@ HS256 = "HS256"
 BEARER = "bearer"
 #: claims every accepted token carries
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+#: A remembered header is exactly the scheme (any case), one space and the token.
+BEARER_SPACE = b"Bearer "
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +155,12 @@ class TokenVerifier:
 
     def _remember(self, authorization: bytes) -> Caller:
         self._cache.pop(authorization, None)  # expired
-        caller = self._verify(bearer_token(authorization))
+        token = bearer_token(authorization)
+        caller = self._verify(token)
+        if len(authorization) != len(BEARER_SPACE) + len(token):
+            # Padded with whitespace: verified each time, never a key. One token could
+            # otherwise fill the memory with headers of any length.
+            return caller
         if len(self._cache) >= self.cache_size:
             del self._cache[next(iter(self._cache))]  # the oldest
         self._cache[authorization] = caller

@@ -56,6 +56,18 @@ async def test_a_repeated_token_is_checked_once_and_remembered_until_it_expires(
     assert checker.cached == 0
 
 
+def test_a_header_padded_with_whitespace_is_accepted_but_never_remembered() -> None:
+    """The memory is keyed by the header: padding is no way to fill it with long keys."""
+    checker = verifier()
+    good = token(READ)
+    padded = b"Bearer " + b" " * 4096 + good.encode() + b"  "
+    for _ in range(3):
+        assert checker.caller(padded).scopes == {READ}
+    assert checker.verified == 3 and checker.cached == 0
+    assert checker.caller(b"bearer " + good.encode()).scopes == {READ}  # any case: remembered
+    assert checker.cached == 1
+
+
 def test_the_memory_is_bounded_oldest_out() -> None:
     checker = verifier(cache_size=2)
     tokens = [token(READ, sub=f"client-{n}") for n in range(3)]
