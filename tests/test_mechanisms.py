@@ -577,7 +577,7 @@ CLUSTER_MUTANTS = (
     Mutant(
         "on a cluster, a key scan drops a primary that is back as a replica during its pass",
         "app/cache/key_scan.py",
-        '        if role[0] not in (b"master", "master"):\n',
+        '        if replication.get("role") != "master":\n',
         "        if False:\n",
         (f"{CLUSTER_KEY_SCAN}[rejoins-as-replica]",),
     ),

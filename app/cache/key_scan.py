@@ -83,15 +83,17 @@ class KeyScan:
     async def _continue_on(
         self, redis: Any, node: Any, cursor: int
     ) -> tuple[dict[str, int], list[bytes]]:
-        """One SCAN on `node` if it is still a primary; else its pass ends here. The client's
-        slot map may not know yet: a primary killed and started again once its replica was
-        promoted is back as a replica under its old name, and no command of this client
-        needs to have failed meanwhile. The cursor belongs to the dead process's keyspace:
-        carried on there, it would return keys twice and skip others (and scan a replica).
-        The client then reads the slot map again, so that the next pass starts on the
-        primaries of the moment (its `SCAN 0` goes where the map says)."""
-        role = await redis.execute_command("ROLE", target_nodes=node)
-        if role[0] not in (b"master", "master"):
+        """One SCAN on `node` if it is still a primary (its INFO says so); else its pass ends
+        here. The client's slot map may not know yet: a primary killed and started again
+        once its replica was promoted is back as a replica under its old name, and no
+        command of this client needs to have failed meanwhile. The cursor belongs to the
+        dead process's keyspace: carried on there, it would return keys twice and skip
+        others (and scan a replica). The client then reads the slot map again, so that the
+        next pass starts on the primaries of the moment (its `SCAN 0` goes where the map
+        says)."""
+        # INFO, not ROLE: INFO is among the commands the service's ACL user already has
+        replication = await redis.info(section="replication", target_nodes=node)
+        if replication.get("role") != "master":
             slot_map_outdated(redis)
             return {}, []
         return cast(

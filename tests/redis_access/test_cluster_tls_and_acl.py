@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from app.cache.key_scan import KeyScan
 from tests.redis_access.conftest import ADMIN_PASSWORD
 from tests.redis_access.workload import (
     ACL_USER,
@@ -92,6 +93,15 @@ async def test_the_service_works_on_a_tls_cluster_as_an_acl_user_with_the_docume
         serve_instance(postgresql_database_url, url, **options) as two,
     ):
         await exercise(one, two)
+        # A key scan pass of several steps, as the user (the verifier's and the dashboard's):
+        # each continued step asks its node's role first (`key_scan.py`), with a command the
+        # rule allows, or the steps would fail here and the ACL log below show it.
+        scan = KeyScan("tales:*", count=1)
+        steps = 0
+        while not steps or not scan.done:
+            assert await scan.step(one.app.state.services.cache.guard, None) is not None
+            steps += 1
+        assert steps > 1
 
     refused = {}
     for port in tls_cluster.live_ports():
