@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -165,11 +167,10 @@ async def _seed(database_url: str, redis_url: str, heroes: int) -> list[str]:
     return ids
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.outbox", description=__doc__)
-    parser.add_argument("--heroes", type=int, default=FALSE_ALARM_IDS)
-    parser.add_argument("--patches", type=int, default=PATCHES)
-    args = parser.parse_args()
+@contextlib.contextmanager
+def seeded_database(heroes: int) -> Iterator[tuple[str, list[str]]]:
+    """A throwaway database (migrated, `heroes` heroes) and the heroes' ids; dropped at the
+    end. For the rows that run alone, outside `make bench`'s own database."""
     from tests.conftest import migrate
     from tests.support import RedisServer, create_database, drop_database, postgres_url
 
@@ -177,11 +178,22 @@ def main() -> None:
     try:
         url = postgres_url(name)
         migrate(url)
-        with RedisServer() as redis:
-            ids = asyncio.run(_seed(url, redis.url, args.heroes))
-            result = asyncio.run(measure(url, redis.url, ids, args.patches))
+        with RedisServer() as seeding:  # unused by the seeding app (Redis off); required
+            ids = asyncio.run(_seed(url, seeding.url, heroes))
+        yield url, ids
     finally:
         drop_database(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.outbox", description=__doc__)
+    parser.add_argument("--heroes", type=int, default=FALSE_ALARM_IDS)
+    parser.add_argument("--patches", type=int, default=PATCHES)
+    args = parser.parse_args()
+    from tests.support import RedisServer
+
+    with seeded_database(args.heroes) as (url, ids), RedisServer() as redis:
+        result = asyncio.run(measure(url, redis.url, ids, args.patches))
     print("\n".join(render(result)))
 
 

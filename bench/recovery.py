@@ -36,10 +36,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -49,9 +48,9 @@ from app.cache.breaker import BreakerState
 from app.cache.outbox import OutboxRow
 from app.main import create_app, load_settings
 from bench.config import PATCH_FIELD, PATHS
-from bench.outbox import PATIENT
+from bench.outbox import PATIENT, seeded_database
 from bench.scenarios import Context
-from tests.support import RedisServer, create_database, drop_database, postgres_url
+from tests.support import RedisServer
 from tests.support.redis_cluster import RedisClusterServers
 
 HEROES = PATHS["hero"]
@@ -75,7 +74,7 @@ QUIET_LEASE_MS = 60_000
 
 
 # -- pure logic ----------------------------------------------------------------------------
-def paired(runs: dict[str, Sequence[float]]) -> dict[str, float]:
+def paired(runs: Mapping[str, Sequence[float]]) -> dict[str, float]:
     """Medians (µs) of the runs without ("off") and with ("on") the check, what the check
     adds, and on / off."""
     off, on = statistics.median(runs["off"]), statistics.median(runs["on"])
@@ -97,23 +96,6 @@ def _settings(database_url: str, redis_url: str, prefix: str, **extra: Any) -> A
         _env_file=None,
         **{**PATIENT, **extra},
     )
-
-
-@contextlib.contextmanager
-def _database(heroes: int) -> Iterator[tuple[str, list[str]]]:
-    """A throwaway database of this row (migrated, `heroes` heroes), dropped at the end."""
-    from bench.outbox import _seed
-    from tests.conftest import migrate
-
-    name = create_database()
-    try:
-        url = postgres_url(name)
-        migrate(url)
-        with RedisServer() as seeding:  # unused by the seeding app (Redis off); required
-            ids = asyncio.run(_seed(url, seeding.url, heroes))
-        yield url, ids
-    finally:
-        drop_database(name)
 
 
 # -- A: the identity check per new connection -----------------------------------------------
@@ -266,7 +248,7 @@ def render_identity(result: dict[str, Any]) -> list[str]:
 
 def identity(ctx: Context) -> None:
     """The bench scenario "identity check": own database, redis-server and cluster."""
-    with _database(STEADY_HEROES) as (url, ids):
+    with seeded_database(STEADY_HEROES) as (url, ids):
         result = identity_rows(url, ids)
     ctx.results["identity_check"] = result
     for line in render_identity(result)[1:]:
@@ -306,7 +288,7 @@ async def measure_recovery(database_url: str, redis_url: str, ids: list[str]) ->
             started = time.perf_counter()
             ok = False
             try:
-                ok = await recover(redis)
+                ok = bool(await recover(redis))
                 return ok
             finally:
                 calls.append((started, time.perf_counter(), ok))
@@ -371,7 +353,10 @@ def render_recovery(result: dict[str, Any]) -> list[str]:
 
 
 def recovery_rows() -> dict[str, Any]:
-    with _database(max(RECOVERY_ROWS) + 2 * len(RECOVERY_ROWS)) as (url, ids), RedisServer() as r:
+    with (
+        seeded_database(max(RECOVERY_ROWS) + 2 * len(RECOVERY_ROWS)) as (url, ids),
+        RedisServer() as r,
+    ):
         return asyncio.run(measure_recovery(url, r.url, ids))
 
 
@@ -386,7 +371,7 @@ def outbox_recovery(ctx: Context) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.recovery", description=__doc__)
     parser.parse_args()
-    with _database(STEADY_HEROES) as (url, ids):
+    with seeded_database(STEADY_HEROES) as (url, ids):
         identity_result = identity_rows(url, ids)
     recovery_result = recovery_rows()
     print("\n".join(render_identity(identity_result) + render_recovery(recovery_result)))

@@ -224,7 +224,7 @@ class Outbox:
         sent: those stay. A process whose Redis calls fail leaves the rows to the others (it
         would hold their locks for a deadline)."""
         total = 0
-        if not all_rows and not await self._owed(self.age):
+        if not self.cache.healthy or (not all_rows and not await self._owed(self.age)):
             return 0
         while self.cache.healthy:
             repaired, more = await self._repair_batch(timedelta(0) if all_rows else self.age)
