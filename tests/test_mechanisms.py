@@ -292,6 +292,16 @@ MUTANTS = (
         "local version = tonumber(string.match(existing, $version_pattern)) or 0",
         (f"{FAULTS}::test_demote_keeps_the_largest_version_exactly",),
     ),
+    Mutant(
+        "a pooled connection the server closed is replaced at checkout, not used",
+        "app/cache/connection.py",
+        '        "maint_notifications_config": MaintNotificationsConfig(enabled=False),\n',
+        "",
+        (
+            "tests/cache/test_degradation.py"
+            "::test_connections_pooled_before_a_quick_redis_restart_are_replaced_not_used",
+        ),
+    ),
 )
 
 

@@ -38,8 +38,9 @@ from redis.exceptions import NoScriptError, RedisClusterException
 
 DEFAULT_PORT = 6379
 #: `connection.py`'s options passed to the cluster client as they are, when set: the
-#: password, the CA of `rediss://` (without it TLS verifies against the system's CAs).
-FORWARDED_OPTIONS = ("password", "ssl_ca_certs")
+#: password, the CA of `rediss://` (without it TLS verifies against the system's CAs), and
+#: maintenance notifications off (no hand-shake round trip for a protocol nodes don't speak).
+FORWARDED_OPTIONS = ("password", "ssl_ca_certs", "maint_notifications_config")
 
 T = TypeVar("T")
 #: One script call on keys of one slot: (markers or keys of that slot, counters of that slot,

@@ -5,6 +5,12 @@ backoff), so a Redis problem costs a request tens of milliseconds, not seconds.
 `rediss://` turns TLS on (`REDIS_TLS_CA_FILE`: the CA to verify the server with); with
 `REDIS_MODE=sentinel` the clients follow the primary the sentinels name (`sentinel.py`).
 
+redis-py's maintenance notifications (a Redis Enterprise/Cloud push protocol) are off: the
+servers this service runs on do not send them, and with redis-py 8.1's default (`"auto"`)
+a pooled connection that the server closed while it sat idle (a restart, `CLIENT KILL`, an
+idle timeout) passes the pool's checkout probe and fails the first command sent on it
+(redis/redis-py#4252; 8.0.1 and the pending fix replace it). Off, the probe replaces it.
+
 `REDIS_MODE=cluster` gets a RedisCluster client (`cluster.py`), typed here as `Redis`: the
 service calls on it only what both share (single-slot MGET and scripts, PING, PUBLISH,
 ZREM); what differs (scripts over several slots, SCAN, the subscription, closing) goes
@@ -20,6 +26,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.maint_notifications import MaintNotificationsConfig
 
 from app.cache import cluster, format, sentinel
 from app.core.settings import Settings
@@ -84,6 +91,7 @@ def _options(settings: Settings) -> dict[str, Any]:
         "retry_on_timeout": False,
         "health_check_interval": 0,
         "client_name": CLIENT_NAME,
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
     }
     if settings.redis_password is not None:
         options["password"] = settings.redis_password.get_secret_value()
